@@ -1,0 +1,206 @@
+"""`ExperimentRegistry.Register()`: turns a typed function into a runnable experiment.
+
+The function's shape is checked when it is decorated, so a mistake surfaces at import time with a
+message that says what to change, not as a confusing failure on a worker an hour later.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar, overload
+
+from scythe.errors import ExperimentDefinitionError, ScytheError
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+
+InT = TypeVar("InT", bound=ExperimentInputSpec)
+OutT = TypeVar("OutT", bound=ExperimentOutputSpec)
+
+
+@dataclass(frozen=True)
+class ExperimentOptions:
+    """How tasks of an experiment run; the same on the embedded and the Hatchet backends."""
+
+    retries: int = 0
+    timeout: float = 3600.0
+    concurrency: int | None = None
+    batch_size: int | None = None
+    schedule_timeout: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ExperimentDefinitionError("retries must be >= 0")
+        if self.timeout <= 0:
+            raise ExperimentDefinitionError("timeout must be a positive number of seconds")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ExperimentDefinitionError("concurrency must be >= 1 (or None for no limit)")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ExperimentDefinitionError("batch_size must be >= 1 (or None for automatic)")
+
+
+@dataclass(frozen=True)
+class Experiment(Generic[InT, OutT]):
+    """A registered experiment: still callable like the function it wraps."""
+
+    fn: Callable[..., OutT]
+    name: str
+    input_spec: type[InT]
+    output_spec: type[OutT]
+    takes_tempdir: bool
+    version: str | None = None
+    options: ExperimentOptions = field(default_factory=ExperimentOptions)
+
+    @property
+    def ref(self) -> str:
+        """`module:qualname`, how workers import this experiment."""
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    def __call__(self, spec: InT, tempdir: Path | None = None) -> OutT:
+        if self.takes_tempdir:
+            if tempdir is None:
+                raise TypeError(f"{self.name} needs a tempdir argument")
+            return self.fn(spec, tempdir)
+        return self.fn(spec)
+
+
+class _Decorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[[InT], OutT], /) -> Experiment[InT, OutT]: ...
+    @overload
+    def __call__(self, fn: Callable[[InT, Path], OutT], /) -> Experiment[InT, OutT]: ...
+
+
+def _spec_types(
+    fn: Callable[..., object],
+) -> tuple[type[ExperimentInputSpec], type[ExperimentOutputSpec], bool]:
+    where = f"{fn.__module__}.{fn.__qualname__}"
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:
+        raise ExperimentDefinitionError(f"{where}: cannot resolve its annotations ({exc})") from exc
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) not in (1, 2):
+        raise ExperimentDefinitionError(
+            f"{where} must take (input_spec) or (input_spec, tempdir: Path); it takes {len(params)}"
+        )
+    in_type = hints.get(params[0].name)
+    if not (isinstance(in_type, type) and issubclass(in_type, ExperimentInputSpec)):
+        raise ExperimentDefinitionError(
+            f"{where}: annotate its first parameter with a subclass of ExperimentInputSpec (got {in_type!r})"
+        )
+    if len(params) == 2 and hints.get(params[1].name) is not Path:
+        raise ExperimentDefinitionError(
+            f"{where}: its second parameter receives a scratch directory and must be annotated `Path`"
+        )
+    out_type = hints.get("return")
+    if not (isinstance(out_type, type) and issubclass(out_type, ExperimentOutputSpec)):
+        raise ExperimentDefinitionError(
+            f"{where}: annotate its return type with a subclass of ExperimentOutputSpec (got {out_type!r})"
+        )
+    return in_type, out_type, len(params) == 2
+
+
+class ExperimentRegistry:
+    """Every experiment registered in this process, by name."""
+
+    _experiments: typing.ClassVar[dict[str, Experiment[typing.Any, typing.Any]]] = {}
+
+    @classmethod
+    def Register(
+        cls,
+        name: str | None = None,
+        *,
+        version: str | None = None,
+        retries: int = 0,
+        timeout: float = 3600.0,
+        concurrency: int | None = None,
+        batch_size: int | None = None,
+        schedule_timeout: float = 24 * 3600.0,
+    ) -> _Decorator:
+        """Register `fn(input_spec[, tempdir]) -> OutputSpec` as an experiment.
+
+        `timeout` and `schedule_timeout` are seconds; `retries` counts extra attempts;
+        `concurrency` caps simultaneous tasks; `batch_size` specs share one task.
+        """
+        options = ExperimentOptions(retries, timeout, concurrency, batch_size, schedule_timeout)
+
+        def decorate(fn: Callable[..., typing.Any]) -> Experiment[typing.Any, typing.Any]:
+            in_type, out_type, takes_tempdir = _spec_types(fn)
+            experiment = Experiment(
+                fn=fn,
+                name=_check_name(name or fn.__name__),
+                input_spec=in_type,
+                output_spec=out_type,
+                takes_tempdir=takes_tempdir,
+                version=version,
+                options=options,
+            )
+            cls._experiments[experiment.name] = experiment
+            return experiment
+
+        return typing.cast(_Decorator, decorate)
+
+    @classmethod
+    def get(cls, name: str) -> Experiment[typing.Any, typing.Any]:
+        try:
+            return cls._experiments[name]
+        except KeyError:
+            known = ", ".join(sorted(cls._experiments)) or "none"
+            raise ScytheError(f"no experiment named {name!r} is registered (known: {known})") from None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return sorted(cls._experiments)
+
+
+def _check_name(name: str) -> str:
+    if not name or "/" in name or name.startswith(".") or name.strip() != name:
+        raise ExperimentDefinitionError(f"{name!r} cannot name an experiment (it becomes a store folder)")
+    return name
+
+
+def load_experiment(ref: str) -> Experiment[typing.Any, typing.Any]:
+    """Resolve `module:function` (imported from the working directory) or a registered name."""
+    if ":" not in ref:
+        _load_entry_points()
+        return ExperimentRegistry.get(ref)
+    module_name, _, qualname = ref.partition(":")
+    import sys
+
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ScytheError(f"cannot import {module_name!r} for experiment {ref!r}: {exc}") from exc
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            raise ScytheError(f"{module_name!r} has no {qualname!r} (from experiment {ref!r})")
+        obj = getattr(obj, part)
+    if not isinstance(obj, Experiment):
+        raise ScytheError(f"{ref!r} is not decorated with @ExperimentRegistry.Register()")
+    return obj
+
+
+def _load_entry_points() -> None:
+    """Import experiments that installed projects declare under `scythe.experiments`."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="scythe.experiments"):
+        ep.load()
+
+
+def discover_default() -> Experiment[typing.Any, typing.Any]:
+    """The only experiment installed projects declare, for `scythe run` without a name."""
+    _load_entry_points()
+    names = ExperimentRegistry.names()
+    if len(names) != 1:
+        listed = ", ".join(names) or "none found"
+        raise ScytheError(
+            f"name the experiment to run (module:function or a registered name); registered: {listed}"
+        )
+    return ExperimentRegistry.get(names[0])

@@ -1,0 +1,48 @@
+"""Settings read from `SCYTHE_*` environment variables (and `.env`), shared by CLI and Python API.
+
+Credentials are never part of these settings: S3 keys come from the standard `AWS_*` variables
+that boto3 reads itself, so they cannot leak into a manifest written from this model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["embedded", "hatchet"]
+
+
+class ScytheSettings(BaseSettings):
+    """Where runs are stored, which backend runs them, and how."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCYTHE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    store: str = Field(
+        default="scythe-store",
+        description="A directory or s3://bucket/prefix where runs are written.",
+    )
+    backend: BackendName = Field(default="embedded", description="Where tasks execute.")
+    workers: int | None = Field(
+        default=None, ge=1, description="Embedded backend processes (default: CPU count)."
+    )
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "scythe" / "artifacts",
+        description="Where workers cache fetched input files.",
+    )
+    image: str | None = Field(
+        default=None, description="The experiment image tag, recorded in each run's manifest."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (else AWS_ENDPOINT_URL, else AWS).",
+    )
+
+
+def get_settings() -> ScytheSettings:
+    """Fresh settings each call, so tests and long-lived workers see environment changes."""
+    return ScytheSettings()

@@ -1,0 +1,137 @@
+"""The base classes every experiment's input and output specs subclass, and `FileReference`.
+
+An input spec is one row of a design; Scythe adds the bookkeeping fields that place it in a run
+(`experiment_id`, `sort_index`, `root_workflow_run_id`). An output spec is what the experiment
+function returns: scalar fields become columns of `final/scalars.pq`, `FileReference` fields are
+uploaded and listed in `final/result_file_refs.pq`, and `dataframes` go to `final/<name>.pq`.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import pandas as pd
+from pydantic import AnyUrl, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
+
+from scythe import context
+
+
+class _FileReferenceMarker:
+    """Tags the `FileReference` alias so fields of that type can be found by inspection."""
+
+    def __repr__(self) -> str:
+        return "FileReference"
+
+
+_MARKER = _FileReferenceMarker()
+
+
+def _parse_reference(value: object) -> object:
+    if isinstance(value, str):
+        return AnyUrl(value) if "://" in value else Path(value)
+    return value
+
+
+FileReference = Annotated[
+    AnyUrl | Path,
+    BeforeValidator(_parse_reference),
+    WithJsonSchema({"type": "string", "format": "file-reference"}),
+    _MARKER,
+]
+"""A local path (uploaded at allocation), an `s3://` URI, or an `http(s)://` / `file://` URL."""
+
+
+def _has_marker(annotation: object) -> bool:
+    if typing.get_origin(annotation) is Annotated and any(
+        m is _MARKER for m in typing.get_args(annotation)[1:]
+    ):
+        return True
+    return any(_has_marker(arg) for arg in typing.get_args(annotation))
+
+
+def is_file_reference(field: FieldInfo) -> bool:
+    """True for fields typed `FileReference` (optionally `| None`)."""
+    return any(m is _MARKER for m in field.metadata) or _has_marker(field.annotation)
+
+
+class ExperimentInputSpec(BaseModel):
+    """One row of a design. Subclass it (or let `scythe specs` generate the subclass)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    experiment_id: str = Field(
+        default="", description="The run this spec belongs to: experiment/version/run id."
+    )
+    sort_index: int = Field(default=0, ge=0, description="Position of this spec in the design.")
+    workflow_run_id: str | None = Field(
+        default=None, description="The task run that executed this spec (not part of the index)."
+    )
+    root_workflow_run_id: str = Field(
+        default="", description="The root workflow run (Hatchet) or run id (embedded)."
+    )
+
+    bookkeeping_fields: ClassVar[tuple[str, ...]] = (
+        "experiment_id",
+        "sort_index",
+        "workflow_run_id",
+        "root_workflow_run_id",
+    )
+    index_bookkeeping: ClassVar[tuple[str, ...]] = ("experiment_id", "sort_index", "root_workflow_run_id")
+
+    def log(self, message: str) -> None:
+        """Write to the task's log (the Hatchet run log, or the embedded run's log file)."""
+        context.task_logger().info("[spec %d] %s", self.sort_index, message)
+
+    def fetch(self, reference: AnyUrl | Path) -> Path:
+        """A local path for an input file, downloaded once and cached on this machine."""
+        from scythe.artifacts import fetch
+
+        return fetch(reference)
+
+    def fetch_uri(self, uri: AnyUrl | Path, use_cache: bool = True) -> Path:
+        """Alias of `fetch`, under the name scythe-engine users know."""
+        return self.fetch(uri)
+
+    @classmethod
+    def index_fields(cls) -> list[str]:
+        """The index levels of every final table: bookkeeping, then the design's fields."""
+        return [*cls.index_bookkeeping, *cls.design_fields()]
+
+    @classmethod
+    def design_fields(cls) -> list[str]:
+        """The fields a design provides: every field but Scythe's bookkeeping."""
+        return [n for n in cls.model_fields if n not in cls.bookkeeping_fields]
+
+
+class ExperimentOutputSpec(BaseModel):
+    """What an experiment returns. Scalars become columns; `dataframes` become files."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    dataframes: SkipJsonSchema[dict[str, pd.DataFrame]] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="Non-scalar results (time series …), gathered into final/<name>.pq.",
+    )
+
+    @classmethod
+    def scalar_fields(cls) -> list[str]:
+        """Fields that become columns of `scalars.pq`, in declaration order."""
+        return [n for n, f in cls.model_fields.items() if n != "dataframes" and not is_file_reference(f)]
+
+    @classmethod
+    def file_fields(cls) -> list[str]:
+        """`FileReference` fields, uploaded when the task finishes."""
+        return [n for n, f in cls.model_fields.items() if is_file_reference(f)]
+
+
+def io_schema(input_spec: type[ExperimentInputSpec], output_spec: type[BaseModel]) -> dict[str, Any]:
+    """Both schemas with docstrings and descriptions, as written to `experiment_io_spec.yml`."""
+    return {
+        "input_spec": input_spec.model_json_schema(),
+        "output_spec": output_spec.model_json_schema(),
+    }

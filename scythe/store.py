@@ -1,0 +1,239 @@
+"""Where a run's files live: a local directory or an S3 bucket + prefix, behind one interface.
+
+Every write is whole or absent: local files are written beside their target and renamed into
+place; S3 objects only appear once a (multipart) upload completes. Readers therefore never see a
+half file, whatever kills the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlparse
+
+from scythe.errors import StoreError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class Store(Protocol):
+    """Keys are `/`-separated paths relative to the store's root (its `uri`)."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def put_file(self, key: str, path: Path) -> None: ...
+    def get_file(self, key: str, dest: Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def children(self, prefix: str) -> list[str]: ...
+    def uri_for(self, key: str) -> str: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+
+
+@contextlib.contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
+    """A temp path beside `target`, renamed onto it only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _atomic_local_write(target: Path, write: Callable[[Path], object]) -> None:
+    with _atomic_path(target) as tmp:
+        write(tmp)
+
+
+class LocalStore:
+    """A directory with exactly the store layout; the default, needing no services."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        _atomic_local_write(self._path(key), lambda p: p.write_bytes(data))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        _atomic_local_write(self._path(key), lambda p: shutil.copyfile(path, p))
+
+    def get_file(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise StoreError(f"missing from the store: {self.uri_for(key)}")
+        _atomic_local_write(dest, lambda p: shutil.copyfile(src, p))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        keys = (
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".part")
+        )
+        return sorted(keys)
+
+    def children(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if not p.name.startswith("."))
+
+    def uri_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+
+class S3Store:
+    """Any S3-compatible endpoint (AWS, SeaweedFS, MinIO); credentials come from `AWS_*`."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        # Retries ride out a server restart of several seconds instead of losing a shard.
+        config = Config(retries={"max_attempts": 12, "mode": "standard"}, connect_timeout=5)
+        self.client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
+    def get_file(self, key: str, dest: Path) -> None:
+        if not self.exists(key):
+            raise StoreError(f"missing from the store: {self.uri_for(key)}")
+        _atomic_local_write(dest, lambda p: self.client.download_file(self.bucket, self._key(key), str(p)))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, object]]:
+        full = self._key(prefix).rstrip("/") + "/" if prefix else (self.prefix + "/" if self.prefix else "")
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs: dict[str, str] = {"Bucket": self.bucket, "Prefix": full}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        yield from paginator.paginate(**kwargs)  # type: ignore[arg-type,misc]
+
+    def list_keys(self, prefix: str) -> list[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = [
+            obj["Key"][strip:]
+            for page in self._pages(prefix, None)
+            for obj in page.get("Contents", [])  # type: ignore[attr-defined]
+        ]
+        return sorted(keys)
+
+    def children(self, prefix: str) -> list[str]:
+        names: set[str] = set()
+        for page in self._pages(prefix, "/"):
+            for cp in page.get("CommonPrefixes", []):  # type: ignore[attr-defined]
+                names.add(cp["Prefix"].rstrip("/").rsplit("/", 1)[-1])
+            for obj in page.get("Contents", []):  # type: ignore[attr-defined]
+                names.add(obj["Key"].rsplit("/", 1)[-1])
+        return sorted(names)
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = [self._key(k) for k in self.list_keys(prefix)]
+        for i in range(0, len(keys), 1000):
+            objects = [{"Key": k} for k in keys[i : i + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})  # type: ignore[typeddict-item]
+
+
+def open_store(uri: str, endpoint_url: str | None = None) -> LocalStore | S3Store:
+    """`s3://bucket/prefix` or a directory path (created on first write)."""
+    if uri.startswith("s3://"):
+        parsed = urlparse(uri)
+        if not parsed.netloc:
+            raise StoreError(f"an S3 store needs a bucket: s3://BUCKET/prefix, not {uri!r}")
+        return S3Store(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
+    if "://" in uri:
+        raise StoreError(f"unsupported store {uri!r}: use a directory or s3://bucket/prefix")
+    return LocalStore(uri)
+
+
+@contextlib.contextmanager
+def local_copy(store: Store, key: str) -> Iterator[Path]:
+    """A local path to read `key` from: the file itself for a LocalStore, else a temp download."""
+    if isinstance(store, LocalStore):
+        path = store.root / key
+        if not path.is_file():
+            raise StoreError(f"missing from the store: {store.uri_for(key)}")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="scythe-") as tmp:
+        dest = Path(tmp) / Path(key).name
+        store.get_file(key, dest)
+        yield dest
+
+
+@contextlib.contextmanager
+def staged_write(store: Store, key: str) -> Iterator[Path]:
+    """Yield a local path for `key`; it reaches the store only if the block succeeds."""
+    if isinstance(store, LocalStore):
+        with _atomic_path(store.root / key) as tmp:
+            yield tmp
+        return
+    with tempfile.TemporaryDirectory(prefix="scythe-") as tmp:
+        path = Path(tmp) / Path(key).name
+        yield path
+        store.put_file(key, path)

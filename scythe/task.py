@@ -1,0 +1,307 @@
+"""One task: run a batch of specs through the experiment and commit its result shard.
+
+Both backends call `run_batch`, so a laptop run and a thousand-worker run produce the same
+shards. A shard is a handful of Parquet files plus a commit record written last; a batch without
+its commit record is simply run again, so a crash mid-batch never leaves a half result behind.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import signal
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import AnyUrl, BaseModel, Field
+
+from scythe.context import using_logger
+from scythe.layout import COMMIT, RunRef
+from scythe.manifest import Manifest, read_manifest
+from scythe.registry import Experiment, load_experiment
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+from scythe.store import Store, local_copy, open_store
+
+RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
+_PRIMITIVE = (int, float, str, bool, type(None))
+
+
+class FrameShard(BaseModel):
+    file: str
+    index: list[str]
+
+
+class BatchOutcome(BaseModel):
+    """The commit record of one batch: what it produced; read by gather and resume."""
+
+    batch: int
+    succeeded: int
+    failed: int
+    scalars: str | None = None
+    file_refs: str | None = None
+    errors: str | None = None
+    frames: dict[str, FrameShard] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Failure(Exception):
+    def __init__(self, exc: BaseException, attempts: int) -> None:
+        self.exc = exc
+        self.attempts = attempts
+
+
+class _Rows:
+    """What a batch accumulates before it is written."""
+
+    def __init__(self) -> None:
+        self.scalars: list[dict[str, Any]] = []
+        self.file_refs: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.frames: dict[str, list[pd.DataFrame]] = {}
+        self.frame_index: dict[str, list[str]] = {}
+
+
+def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
+    key = run.shard(batch, COMMIT)
+    if not store.exists(key):
+        return None
+    return BatchOutcome.model_validate_json(store.get_bytes(key))
+
+
+def run_batch(
+    run: RunRef,
+    batch: int,
+    *,
+    root_workflow_run_id: str | None = None,
+    workflow_run_id: str | None = None,
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+) -> BatchOutcome:
+    """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites)."""
+    started = time.perf_counter()
+    store = open_store(run.store, _endpoint())
+    manifest = read_manifest(store, run)
+    experiment = load_experiment(manifest.experiment_ref)
+    with local_copy(store, run.batch_input(batch)) as path:
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    index_names = experiment.input_spec.index_fields()
+    buffer = io.StringIO()
+    task_log = _capturing_logger(buffer, logger)
+    out = _Rows()
+    with using_logger(task_log):
+        for row in rows:
+            if root_workflow_run_id:
+                row["root_workflow_run_id"] = root_workflow_run_id
+            index = {name: row.get(name) for name in index_names}
+            _run_spec(experiment, manifest, row, index, workflow_run_id, store, run, out)
+    outcome = _write_shard(store, run, batch, out)
+    outcome.seconds = round(time.perf_counter() - started, 6)
+    if buffer.getvalue():
+        store.put_bytes(run.shard(batch, "log.txt"), buffer.getvalue().encode())
+    store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
+    return outcome
+
+
+def _endpoint() -> str | None:
+    from scythe.settings import get_settings
+
+    return get_settings().s3_endpoint_url
+
+
+def _run_spec(
+    experiment: Experiment[Any, Any],
+    manifest: Manifest,
+    row: dict[str, Any],
+    index: dict[str, Any],
+    workflow_run_id: str | None,
+    store: Store,
+    run: RunRef,
+    out: _Rows,
+) -> None:
+    def finish(output: ExperimentOutputSpec) -> _SpecResult:
+        # Runs while the scratch dir still exists: returned files are uploaded from it.
+        frames = {
+            _frame_name(name): (_prefixed(frame, index), [*index, *_user_index(frame)])
+            for name, frame in output.dataframes.items()
+        }
+        refs = _upload_outputs(output, int(index["sort_index"]), store, run)
+        return {**index, **_scalars(output)}, ({**index, **refs} if refs else None), frames
+
+    try:
+        spec = experiment.input_spec.model_validate({**row, "workflow_run_id": workflow_run_id})
+        scalars, refs, frames = _attempts(experiment, spec, manifest, finish)
+    except _Failure as failure:
+        out.errors.append({**index, **_error_columns(failure.exc, failure.attempts)})
+        return
+    except Exception as exc:
+        out.errors.append({**index, **_error_columns(exc, 1)})
+        return
+    out.scalars.append(scalars)
+    if refs is not None:
+        out.file_refs.append(refs)
+    for name, (frame, frame_index) in frames.items():
+        out.frames.setdefault(name, []).append(frame)
+        out.frame_index.setdefault(name, frame_index)
+
+
+_SpecResult = tuple[dict[str, Any], dict[str, Any] | None, dict[str, tuple[pd.DataFrame, list[str]]]]
+
+
+def _attempts(
+    experiment: Experiment[Any, Any],
+    spec: ExperimentInputSpec,
+    manifest: Manifest,
+    finish: Callable[[ExperimentOutputSpec], _SpecResult],
+) -> _SpecResult:
+    attempts = manifest.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with tempfile.TemporaryDirectory(prefix="scythe-task-") as tmp, _deadline(manifest.timeout):
+                output = experiment(spec, Path(tmp)) if experiment.takes_tempdir else experiment(spec)
+                if not isinstance(output, experiment.output_spec):
+                    raise TypeError(
+                        f"{experiment.name} returned {type(output).__name__}, "
+                        f"not {experiment.output_spec.__name__}"
+                    )
+                return finish(output)
+        except Exception as exc:
+            if attempt == attempts:
+                raise _Failure(exc, attempt) from exc
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Enforce the experiment's timeout where a signal can interrupt it (a worker's main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"the spec ran longer than its timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _scalars(output: ExperimentOutputSpec) -> dict[str, Any]:
+    fields = output.scalar_fields()
+    values = {name: getattr(output, name) for name in fields}
+    if all(isinstance(v, _PRIMITIVE) for v in values.values()):
+        return values
+    as_json = output.model_dump(mode="json", include=set(fields))
+    return {n: v if isinstance(v, _PRIMITIVE) else as_json[n] for n, v in values.items()}
+
+
+def _upload_outputs(
+    output: ExperimentOutputSpec, sort_index: int, store: Store, run: RunRef
+) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for name in output.file_fields():
+        value = getattr(output, name)
+        if isinstance(value, Path):
+            key = run.output_file(sort_index, name, value.name)
+            store.put_file(key, value)
+            refs[name] = store.uri_for(key)
+        elif isinstance(value, AnyUrl):
+            refs[name] = str(value)
+    return refs
+
+
+def _frame_name(name: str) -> str:
+    if name in RESERVED_FRAMES or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(
+            f"dataframe name {name!r} is not allowed: use letters, digits, '-' or '_', "
+            f"and none of {sorted(RESERVED_FRAMES)}"
+        )
+    return name
+
+
+def _prefixed(frame: pd.DataFrame, index: dict[str, Any]) -> pd.DataFrame:
+    """The user's frame with the spec's index in front of its own index levels."""
+    flat = frame.reset_index() if _meaningful_index(frame) else frame.reset_index(drop=True)
+    clash = set(index) & set(flat.columns)
+    if clash:
+        raise ValueError(f"dataframe columns {sorted(clash)} clash with the spec's index levels")
+    prefix = pd.DataFrame({k: [v] * len(flat) for k, v in index.items()})
+    return pd.concat([prefix, flat], axis=1)
+
+
+def _meaningful_index(frame: pd.DataFrame) -> bool:
+    return not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
+
+
+def _user_index(frame: pd.DataFrame) -> list[str]:
+    return [str(n) for n in frame.index.names] if _meaningful_index(frame) else []
+
+
+def _error_columns(exc: BaseException, attempts: int) -> dict[str, Any]:
+    return {
+        "error_type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "attempts": attempts,
+    }
+
+
+def _capturing_logger(
+    buffer: io.StringIO, parent: logging.Logger | logging.LoggerAdapter[logging.Logger] | None
+) -> logging.Logger:
+    logger = logging.getLogger(f"scythe.task.{id(buffer)}")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if parent is not None:
+        logger.addHandler(_Forward(parent))
+    return logger
+
+
+class _Forward(logging.Handler):
+    def __init__(self, target: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.log(record.levelno, record.getMessage())
+
+
+def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutcome:
+    outcome = BatchOutcome(batch=batch, succeeded=len(out.scalars), failed=len(out.errors))
+    outcome.scalars = _put_rows(store, run, batch, "scalars.pq", out.scalars)
+    outcome.file_refs = _put_rows(store, run, batch, "result_file_refs.pq", out.file_refs)
+    outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
+    for name, frames in out.frames.items():
+        file = f"df-{name}.pq"
+        frame = pd.concat(frames, ignore_index=True)
+        _put_table(store, run.shard(batch, file), pa.Table.from_pandas(frame, preserve_index=False))
+        outcome.frames[name] = FrameShard(file=file, index=out.frame_index[name])
+    return outcome
+
+
+def _put_rows(store: Store, run: RunRef, batch: int, name: str, rows: list[dict[str, Any]]) -> str | None:
+    if not rows:
+        return None
+    _put_table(store, run.shard(batch, name), pa.Table.from_pylist(rows))
+    return name
+
+
+def _put_table(store: Store, key: str, table: pa.Table) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    store.put_bytes(key, sink.getvalue().to_pybytes())
