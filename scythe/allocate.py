@@ -66,7 +66,7 @@ def prepare(
     backend: str = "embedded",
 ) -> Allocation:
     """Steps 1–3: validate every row, upload input files, write the run's files (manifest last)."""
-    store = store or open_store(get_settings().store, get_settings().s3_endpoint_url)
+    store = store or open_store(get_settings().store_uri(), get_settings().s3_endpoint_url)
     rows, base_dir = read_design(design)
     specs = validate_design(experiment.input_spec, rows, base_dir)
     resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
@@ -183,7 +183,7 @@ def allocate(
     """
     settings = get_settings()
     backend = backend or settings.backend
-    target = open_store(store or settings.store, settings.s3_endpoint_url)
+    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
     allocation = prepare(
         experiment, design, store=target, version=version, batch_size=batch_size, backend=backend
     )
@@ -197,7 +197,7 @@ def resume(
     from scythe.manifest import find_run, read_manifest
 
     settings = get_settings()
-    target = open_store(store or settings.store, settings.s3_endpoint_url)
+    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
     ref = find_run(target, run)
     allocation = Allocation(run=ref, manifest=read_manifest(target, ref))
     return _execute_and_gather(target, allocation, workers=workers, progress=progress)

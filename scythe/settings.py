@@ -34,6 +34,10 @@ class ScytheSettings(BaseSettings):
         default=Path.home() / ".cache" / "scythe" / "artifacts",
         description="Where workers cache fetched input files.",
     )
+    storage_bucket: str | None = Field(
+        default=None, description="scythe-engine compatibility: S3 bucket when SCYTHE_STORE is unset."
+    )
+    storage_bucket_prefix: str = Field(default="scythe", description="scythe-engine compatibility.")
     image: str | None = Field(
         default=None, description="The experiment image tag, recorded in each run's manifest."
     )
@@ -41,6 +45,12 @@ class ScytheSettings(BaseSettings):
         default=None,
         description="S3-compatible endpoint (else AWS_ENDPOINT_URL, else AWS).",
     )
+
+    def store_uri(self) -> str:
+        """SCYTHE_STORE, else scythe-engine's SCYTHE_STORAGE_BUCKET(+_PREFIX), else the default."""
+        if "store" not in self.model_fields_set and self.storage_bucket:
+            return f"s3://{self.storage_bucket}/{self.storage_bucket_prefix}".rstrip("/")
+        return self.store
 
 
 def get_settings() -> ScytheSettings:

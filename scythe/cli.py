@@ -1,0 +1,261 @@
+"""The `scythe` command: thin, it parses, calls the modules, and renders with rich.
+
+Every user mistake ends as one `error:` line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from scythe.errors import ScytheError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="Scaffold, run and gather embarrassingly parallel experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+results_app = typer.Typer(help="Find, show and download the results of runs.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+out = Console()
+err = Console(stderr=True)
+
+EXIT_ERROR = 1
+EXIT_FAILED_SPECS = 3
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", "-s", help="Directory or s3://bucket/prefix [env: SCYTHE_STORE].", show_default=False
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, help="Processes for the embedded backend [default: CPU count]."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn user-caused failures into one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ScytheError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except ValidationError as exc:  # settings from the environment
+            err.print(f"[bold red]error:[/] invalid setting: {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: finished batches are kept; `scythe resume RUN` continues")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _parse_fixed(values: list[str]) -> dict[str, Any]:
+    import yaml
+
+    fixed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ScytheError(f"--set takes FIELD=VALUE, not {item!r}")
+        fixed[key.strip()] = yaml.safe_load(value) if value else ""
+    return fixed
+
+
+def _report(result: Any) -> None:
+    from scythe.allocate import RunResult
+
+    assert isinstance(result, RunResult)
+    out.print(f"run      {result.run.prefix}")
+    out.print(f"specs    {result.n_specs}  ok {result.succeeded}  failed {result.failed}")
+    for name, uri in result.files.items():
+        out.print(f"{name:<8} {uri}", soft_wrap=True, highlight=False)
+    if result.failed:
+        err.print(
+            f"[bold red]{result.failed} of {result.n_specs} specs failed[/]: "
+            f"see {result.files.get('errors')}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILED_SPECS)
+
+
+@app.command()
+@friendly
+def run(
+    experiment: Annotated[
+        str | None,
+        typer.Argument(help="module:function or a registered name; optional in a one-experiment project."),
+    ] = None,
+    design: Annotated[
+        Path | None, typer.Option("--design", "-d", help="CSV or Parquet file, one row per spec.")
+    ] = None,
+    sample: Annotated[
+        str | None, typer.Option(help="Draw the design instead: lhs or sobol, inside the schema's bounds.")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Specs to draw with --sample.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
+    fixed: Annotated[
+        list[str] | None, typer.Option("--set", help="FIELD=VALUE fixed in every sampled row (repeatable).")
+    ] = None,
+    store: StoreOpt = None,
+    workers: WorkersOpt = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="MAJOR.MINOR.PATCH or bumpmajor|bumpminor|bumppatch|keep [default: project version]."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Specs per task [default: automatic].")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="embedded (default) or hatchet [env: SCYTHE_BACKEND].")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a design through an experiment and gather the results into final/*.pq.
+
+    Exit codes: 0 all specs succeeded, 1 a usage or setup error (nothing run), 3 some specs failed
+    (their errors are in final/errors.pq; every other result is kept).
+    """
+    from scythe.allocate import allocate
+    from scythe.registry import discover_default, load_experiment
+    from scythe.sampling import sample_design
+
+    if (design is None) == (sample is None):
+        raise ScytheError("give exactly one of --design FILE or --sample lhs|sobol")
+    exp = load_experiment(experiment) if experiment else discover_default()
+    if sample is not None:
+        if sample not in ("lhs", "sobol"):
+            raise ScytheError(f"--sample must be lhs or sobol, not {sample!r}")
+        rows = sample_design(exp.input_spec, n, sample, seed, _parse_fixed(fixed or []))  # type: ignore[arg-type]
+        result = allocate(
+            exp,
+            rows,
+            store=store,
+            version=version,
+            batch_size=batch_size,
+            backend=backend,
+            workers=workers,
+            progress=not quiet,
+        )
+    else:
+        assert design is not None
+        result = allocate(
+            exp,
+            design,
+            store=store,
+            version=version,
+            batch_size=batch_size,
+            backend=backend,
+            workers=workers,
+            progress=not quiet,
+        )
+    _report(result)
+
+
+@app.command()
+@friendly
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    store: StoreOpt = None,
+    workers: WorkersOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Finish an interrupted run: only specs without a committed result execute, then gather."""
+    from scythe.allocate import resume as resume_run
+
+    _report(resume_run(run_id, store=store, workers=workers, progress=not quiet))
+
+
+@results_app.command("list")
+@friendly
+def results_list(store: StoreOpt = None) -> None:
+    """List the runs in the store."""
+    from scythe.results import runs
+
+    table = Table("experiment", "version", "run", "specs", "gathered")
+    for info in runs(store):
+        table.add_row(
+            info.run.experiment,
+            info.run.version,
+            info.run.run_id,
+            str(info.n_specs or "?"),
+            ", ".join(info.tables) if info.complete else "[yellow]not yet[/]",
+        )
+    out.print(table)
+
+
+@results_app.command("show")
+@friendly
+def results_show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    table: Annotated[str, typer.Option(help="Which final table.")] = "scalars",
+    rows: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+    store: StoreOpt = None,
+) -> None:
+    """Print the head of a final table of a run."""
+    import pandas as pd
+
+    from scythe.results import load
+
+    frames = load(run_id, store, tables=[table])
+    if table not in frames:
+        raise ScytheError(f"run {run_id} has no final table {table!r}")
+    frame = frames[table]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        out.print(f"{table}: {len(frame)} rows × {frame.shape[1]} columns", highlight=False)
+        out.print(frame.head(rows).to_string(), highlight=False, soft_wrap=True)
+
+
+@results_app.command("download")
+@friendly
+def results_download(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to download into (a RUN subfolder is made).")] = Path(),
+    store: StoreOpt = None,
+) -> None:
+    """Download a run's manifest, schemas, design and final tables."""
+    from scythe.results import download
+
+    for path in download(run_id, dest, store):
+        out.print(str(path), highlight=False)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from scythe.allocate import _scythe_version
+
+        out.print(f"scythe {_scythe_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Scythe: your experiment's schema and function in; tidy Parquet files out.
+
+    Settings come from SCYTHE_* environment variables (and .env): SCYTHE_STORE, SCYTHE_BACKEND,
+    SCYTHE_WORKERS, SCYTHE_CACHE_DIR, SCYTHE_S3_ENDPOINT_URL; S3 credentials from AWS_*.
+    """

@@ -1,0 +1,1 @@
+"""scythe-engine compatibility helpers."""
