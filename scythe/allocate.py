@@ -28,7 +28,7 @@ from scythe.store import Store, open_store
 from scythe.task import _put_table
 
 MAX_AUTO_BATCH = 1000
-TARGET_BATCHES = 256
+TARGET_BATCHES = 64
 
 
 class Allocation(BaseModel):
@@ -39,7 +39,7 @@ class Allocation(BaseModel):
 
 
 def auto_batch_size(n_specs: int) -> int:
-    """About 256 batches: enough to balance workers, few enough files; never over 1,000 specs."""
+    """About 64 batches: enough to balance workers, few enough files; never over 1,000 specs."""
     return max(1, min(MAX_AUTO_BATCH, math.ceil(n_specs / TARGET_BATCHES)))
 
 

@@ -107,7 +107,7 @@ def concat_parquet(paths: list[Path], index: list[str], dest: Path) -> None:
     schema = unified_schema(paths, index)
     with pq.ParquetWriter(dest, schema) as writer:
         for path in paths:
-            writer.write_table(_conform(pq.read_table(path), schema))
+            writer.write_table(_conform(pq.ParquetFile(path).read(), schema))
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

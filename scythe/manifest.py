@@ -50,7 +50,8 @@ def read_manifest(store: Store, run: RunRef) -> Manifest:
         raise ScytheError(
             f"{store.uri_for(run.prefix)} has no manifest.yml: not a run, or its allocation never finished"
         )
-    return Manifest.model_validate(yaml.safe_load(store.get_bytes(run.key(MANIFEST))))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return Manifest.model_validate(yaml.load(store.get_bytes(run.key(MANIFEST)), Loader=loader))
 
 
 def git_sha(where: Path) -> str | None:

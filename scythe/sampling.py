@@ -12,6 +12,7 @@ import warnings
 from typing import Any, Literal
 
 import annotated_types as at
+import numpy as np
 import pandas as pd
 from pydantic.fields import FieldInfo
 
@@ -35,12 +36,15 @@ def _bounds(field: FieldInfo) -> tuple[float | None, float | None]:
 
 
 def _unit_sample(method: Method, dims: int, n: int, seed: int | None) -> Any:
-    from scipy.stats import qmc
-
     if dims == 0:
         return [[] for _ in range(n)]
     if method == "lhs":
-        return qmc.LatinHypercube(d=dims, seed=seed).random(n)
+        # One point per stratum in every dimension, strata shuffled independently.
+        rng = np.random.default_rng(seed)
+        strata = np.stack([rng.permutation(n) for _ in range(dims)], axis=1)
+        return (strata + rng.random((n, dims))) / n
+    from scipy.stats import qmc  # scipy.stats costs seconds to import: only for Sobol
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Sobol prefers powers of two; any n is still valid
         return qmc.Sobol(d=dims, scramble=True, seed=seed).random(n)

@@ -6,6 +6,8 @@ that boto3 reads itself, so they cannot leak into a manifest written from this m
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -54,5 +56,11 @@ class ScytheSettings(BaseSettings):
 
 
 def get_settings() -> ScytheSettings:
-    """Fresh settings each call, so tests and long-lived workers see environment changes."""
+    """Settings for the current environment; re-read whenever a relevant variable changes."""
+    relevant = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SCYTHE_")))
+    return _settings_for(relevant, os.getcwd())
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...], cwd: str) -> ScytheSettings:
     return ScytheSettings()

@@ -8,6 +8,7 @@ half file, whatever kills the writer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -200,7 +201,13 @@ class S3Store:
 
 
 def open_store(uri: str, endpoint_url: str | None = None) -> LocalStore | S3Store:
-    """`s3://bucket/prefix` or a directory path (created on first write)."""
+    """`s3://bucket/prefix` or a directory path (created on first write); one per process."""
+    return _open_store(uri, endpoint_url, os.getpid())
+
+
+@functools.lru_cache(maxsize=16)
+def _open_store(uri: str, endpoint_url: str | None, pid: int) -> LocalStore | S3Store:
+    # Keyed by pid: a forked child must not share its parent's HTTP connections.
     if uri.startswith("s3://"):
         parsed = urlparse(uri)
         if not parsed.netloc:

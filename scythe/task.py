@@ -7,6 +7,7 @@ its commit record is simply run again, so a crash mid-batch never leaves a half 
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import signal
@@ -66,7 +67,7 @@ class _Rows:
         self.scalars: list[dict[str, Any]] = []
         self.file_refs: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
-        self.frames: dict[str, list[pd.DataFrame]] = {}
+        self.frames: dict[str, list[pa.Table]] = {}
         self.frame_index: dict[str, list[str]] = {}
 
 
@@ -88,10 +89,10 @@ def run_batch(
     """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites)."""
     started = time.perf_counter()
     store = open_store(run.store, _endpoint())
-    manifest = read_manifest(store, run)
+    manifest = _manifest(store, run)
     experiment = load_experiment(manifest.experiment_ref)
     with local_copy(store, run.batch_input(batch)) as path:
-        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        rows: list[dict[str, Any]] = pq.ParquetFile(path).read().to_pylist()
     index_names = experiment.input_spec.index_fields()
     buffer = io.StringIO()
     task_log = _capturing_logger(buffer, logger)
@@ -108,6 +109,12 @@ def run_batch(
         store.put_bytes(run.shard(batch, "log.txt"), buffer.getvalue().encode())
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
     return outcome
+
+
+@functools.lru_cache(maxsize=32)
+def _manifest(store: Store, run: RunRef) -> Manifest:
+    """A run's manifest never changes once written, so a worker reads it once."""
+    return read_manifest(store, run)
 
 
 def _endpoint() -> str | None:
@@ -152,7 +159,7 @@ def _run_spec(
         out.frame_index.setdefault(name, frame_index)
 
 
-_SpecResult = tuple[dict[str, Any], dict[str, Any] | None, dict[str, tuple[pd.DataFrame, list[str]]]]
+_SpecResult = tuple[dict[str, Any], dict[str, Any] | None, dict[str, tuple[pa.Table, list[str]]]]
 
 
 def _attempts(
@@ -230,14 +237,16 @@ def _frame_name(name: str) -> str:
     return name
 
 
-def _prefixed(frame: pd.DataFrame, index: dict[str, Any]) -> pd.DataFrame:
-    """The user's frame with the spec's index in front of its own index levels."""
+def _prefixed(frame: pd.DataFrame, index: dict[str, Any]) -> pa.Table:
+    """The user's frame as Arrow, with the spec's index in front of its own index levels."""
     flat = frame.reset_index() if _meaningful_index(frame) else frame.reset_index(drop=True)
-    clash = set(index) & set(flat.columns)
+    table = pa.Table.from_pandas(flat, preserve_index=False).replace_schema_metadata(None)
+    clash = set(index) & set(table.column_names)
     if clash:
         raise ValueError(f"dataframe columns {sorted(clash)} clash with the spec's index levels")
-    prefix = pd.DataFrame({k: [v] * len(flat) for k, v in index.items()})
-    return pd.concat([prefix, flat], axis=1)
+    for position, (name, value) in enumerate(index.items()):
+        table = table.add_column(position, name, pa.array([value] * len(table)))
+    return table
 
 
 def _meaningful_index(frame: pd.DataFrame) -> bool:
@@ -288,8 +297,7 @@ def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutc
     outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
     for name, frames in out.frames.items():
         file = f"df-{name}.pq"
-        frame = pd.concat(frames, ignore_index=True)
-        _put_table(store, run.shard(batch, file), pa.Table.from_pandas(frame, preserve_index=False))
+        _put_table(store, run.shard(batch, file), pa.concat_tables(frames, promote_options="permissive"))
         outcome.frames[name] = FrameShard(file=file, index=out.frame_index[name])
     return outcome
 

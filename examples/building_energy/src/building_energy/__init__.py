@@ -1,0 +1,1 @@
+"""Building energy: a Scythe experiment."""
