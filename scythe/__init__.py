@@ -3,6 +3,7 @@
 The public API, in the order data travels: specs → registry → allocate → results.
 """
 
+from scythe import results
 from scythe.allocate import RunResult, allocate, resume
 from scythe.design import DesignLike
 from scythe.errors import DesignError, ExperimentDefinitionError, ScytheError
@@ -30,6 +31,7 @@ __all__ = [
     "ScytheSettings",
     "allocate",
     "open_store",
+    "results",
     "resume",
     "sample_design",
 ]

@@ -150,7 +150,11 @@ class ExperimentRegistry:
             return cls._experiments[name]
         except KeyError:
             known = ", ".join(sorted(cls._experiments)) or "none"
-            raise ScytheError(f"no experiment named {name!r} is registered (known: {known})") from None
+            raise ScytheError(
+                f"no experiment named {name!r} is registered (known: {known}); name it as "
+                "module:function, or install a project that declares it under "
+                '[project.entry-points."scythe.experiments"]'
+            ) from None
 
     @classmethod
     def names(cls) -> list[str]:

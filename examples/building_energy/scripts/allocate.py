@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
 from building_energy.experiment import simulate
 from building_energy.specs import BuildingEnergyInput
+
 from scythe import ScytheError, allocate, sample_design
 from scythe.results import load
 

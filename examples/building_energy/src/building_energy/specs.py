@@ -12,7 +12,9 @@ from scythe.base import ExperimentInputSpec, ExperimentOutputSpec, FileReference
 class BuildingEnergyInput(ExperimentInputSpec):
     """One building to simulate, a point of the sweep."""
 
-    r_value: Annotated[float, Field(description="Thermal resistance of the envelope [m2K/W].", ge=0.5, le=15.0)]
+    r_value: Annotated[
+        float, Field(description="Thermal resistance of the envelope [m2K/W].", ge=0.5, le=15.0)
+    ]
     lpd: Annotated[float, Field(description="Lighting power density [W/m2].", ge=0.0, le=20.0)]
     setpoint: Annotated[
         float, Field(description="Heating setpoint [degC]; cooling starts 4 K above it.", ge=12.0, le=30.0)
@@ -21,7 +23,9 @@ class BuildingEnergyInput(ExperimentInputSpec):
         Literal["NoEconomizer", "DifferentialDryBulb", "DifferentialEnthalpy"],
         Field(description="Outdoor-air economizer, which cuts cooling in mild weather."),
     ] = "NoEconomizer"
-    weather_file: Annotated[FileReference, Field(description="Daily weather, a CSV with columns day, dry_bulb_c.")]
+    weather_file: Annotated[
+        FileReference, Field(description="Daily weather, a CSV with columns day, dry_bulb_c.")
+    ]
 
 
 class BuildingEnergyOutput(ExperimentOutputSpec):

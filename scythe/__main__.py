@@ -1,0 +1,5 @@
+"""`python -m scythe` is the `scythe` command."""
+
+from scythe.cli import app
+
+app()

@@ -1,0 +1,42 @@
+"""Shared fixtures. The example project and the test experiments are importable by module path,
+both in this process and in `scythe` subprocesses (through PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "building_energy"
+PATHS = [str(ROOT / "tests"), str(EXAMPLE / "src")]
+for p in PATHS:
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer's SCYTHE_* or .env leaks into a test; caches go to the test's tmp dir."""
+    for key in list(os.environ):
+        if key.startswith("SCYTHE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SCYTHE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCYTHE_")}
+    env["PYTHONPATH"] = os.pathsep.join([*PATHS, env.get("PYTHONPATH", "")])
+    env["SCYTHE_CACHE_DIR"] = str(tmp_path / "cache")
+    env["NO_COLOR"] = "1"
+    env["COLUMNS"] = "200"
+    return env

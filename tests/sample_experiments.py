@@ -1,0 +1,67 @@
+"""Small experiments the tests run; importable as `sample_experiments:<name>`."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import Field
+
+from scythe.base import ExperimentInputSpec, ExperimentOutputSpec, FileReference
+from scythe.registry import ExperimentRegistry
+
+
+class PointInput(ExperimentInputSpec):
+    """A point of a toy sweep."""
+
+    x: float = Field(ge=0, le=100, description="The abscissa.")
+    n: int = Field(default=1, ge=1, le=5, description="Repeats.")
+    mode: Literal["fast", "slow"] = "fast"
+    trace: str = Field(default="", description="File to append executions to (tests only).")
+
+
+class PointOutput(ExperimentOutputSpec):
+    """What a point yields."""
+
+    y: float = Field(description="x squared.")
+    doubled: int
+
+
+class ReportOutput(ExperimentOutputSpec):
+    y: float
+    report: FileReference
+
+
+@ExperimentRegistry.Register(name="square")
+def square(input_spec: PointInput) -> PointOutput:
+    """x² and a small time series."""
+    if input_spec.trace:
+        with open(input_spec.trace, "a") as fh:
+            fh.write(f"{input_spec.sort_index}\n")
+    if input_spec.mode == "slow":
+        time.sleep(0.05)
+    if input_spec.x == 13:
+        raise ValueError("thirteen is unlucky")
+    series = pd.DataFrame({"step": range(input_spec.n), "value": [input_spec.x] * input_spec.n})
+    return PointOutput(
+        y=input_spec.x**2, doubled=input_spec.n * 2, dataframes={"series": series.set_index("step")}
+    )
+
+
+@ExperimentRegistry.Register(name="reporter", retries=2)
+def reporter(input_spec: PointInput, tempdir: Path) -> ReportOutput:
+    """Writes a file in its scratch dir and returns it."""
+    path = tempdir / f"report-{input_spec.sort_index}.txt"
+    path.write_text(f"x={input_spec.x}\n")
+    return ReportOutput(y=input_spec.x, report=path)
+
+
+@ExperimentRegistry.Register(name="crasher", retries=1)
+def crasher(input_spec: PointInput) -> PointOutput:
+    """Kills its own worker process at x == 7 (a segfault stand-in)."""
+    if input_spec.x == 7:
+        os._exit(1)
+    return PointOutput(y=input_spec.x, doubled=0)
