@@ -213,7 +213,8 @@ def _execute_and_gather(
     run, manifest = allocation.run, allocation.manifest
     if manifest.backend != "embedded":
         raise ScytheError(f"backend {manifest.backend!r} is not available in this build")
-    embedded.execute(run, manifest, missing_batches(store, run, manifest), workers=workers, progress=progress)
+    batches = missing_batches(store, run, manifest)
+    embedded.execute(run, manifest, batches, workers=workers or get_settings().workers, progress=progress)
     experiment = load_experiment(manifest.experiment_ref)
     summary = gather(store, run, manifest, experiment.input_spec.index_fields())
     return RunResult(

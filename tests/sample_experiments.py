@@ -65,3 +65,11 @@ def crasher(input_spec: PointInput) -> PointOutput:
     if input_spec.x == 7:
         os._exit(1)
     return PointOutput(y=input_spec.x, doubled=0)
+
+
+@ExperimentRegistry.Register(name="sleepy", timeout=0.2)
+def sleepy(input_spec: PointInput) -> PointOutput:
+    """Overruns its 0.2 s timeout when x > 1."""
+    if input_spec.x > 1:
+        time.sleep(5)
+    return PointOutput(y=input_spec.x, doubled=0)

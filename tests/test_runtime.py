@@ -137,3 +137,22 @@ def test_worker_process_death_is_reported_with_resume_hint(store: Path, workers:
     design = pd.DataFrame({"x": [float(i) for i in range(10)]})
     with pytest.raises(ScytheError, match=r"worker process died.*scythe resume"):
         allocate(crasher, design, store=str(store), workers=workers, batch_size=2, progress=False)
+
+
+def test_timeout_is_enforced_per_spec(store: Path) -> None:
+    from sample_experiments import sleepy
+
+    result = allocate(sleepy, [{"x": 1.0}, {"x": 2.0}], store=str(store), workers=1, progress=False)
+    assert (result.succeeded, result.failed) == (1, 1)
+    errors = pd.read_parquet(store / result.run.prefix / "final" / "errors.pq")
+    assert errors["error_type"].tolist() == ["TimeoutError"]
+    assert "timeout of 0.2 s" in errors["message"].iloc[0]
+
+
+def test_settings_come_from_dotenv(tmp_path: Path) -> None:
+    from scythe.settings import get_settings
+
+    (tmp_path / ".env").write_text(f"SCYTHE_STORE={tmp_path / 'from-dotenv'}\nSCYTHE_WORKERS=3\n")
+    settings = get_settings()
+    assert settings.store_uri() == str(tmp_path / "from-dotenv")
+    assert settings.workers == 3
