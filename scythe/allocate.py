@@ -22,6 +22,7 @@ from scythe.errors import ScytheError
 from scythe.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef, new_run_id, resolve_version
 from scythe.manifest import Manifest, git_sha, write_manifest
 from scythe.registry import Experiment
+from scythe.scatter_gather import RecursionMap
 from scythe.settings import get_settings
 from scythe.specs import ExperimentInputSpec, io_schema, is_file_reference
 from scythe.store import Store, open_store
@@ -153,17 +154,18 @@ def _scythe_version() -> str:
 
 
 class RunResult(BaseModel):
-    """A finished run: where it is and how it went."""
+    """A run: where it is and, once `finished`, how it went."""
 
     run: RunRef
     n_specs: int
-    succeeded: int
-    failed: int
-    files: dict[str, str]
+    succeeded: int = 0
+    failed: int = 0
+    files: dict[str, str] = {}
+    finished: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.finished and self.failed == 0
 
 
 def allocate(
@@ -176,17 +178,29 @@ def allocate(
     backend: str | None = None,
     workers: int | None = None,
     progress: bool = True,
+    wait: bool = True,
+    recursion_map: RecursionMap | None = None,
 ) -> RunResult:
     """Validate, store and run a design, then gather its results.
 
     Failed specs do not raise: they are counted in `failed` and listed in `final/errors.pq`.
+    With the Hatchet backend and `wait=False`, returns once the run is submitted (`finished` False).
     """
     settings = get_settings()
     backend = backend or settings.backend
+    if backend not in ("embedded", "hatchet"):
+        raise ScytheError(f"unknown backend {backend!r}: use embedded or hatchet")
     target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
     allocation = prepare(
         experiment, design, store=target, version=version, batch_size=batch_size, backend=backend
     )
+    if backend == "hatchet":
+        from scythe.backends import hatchet
+
+        shape = recursion_map or RecursionMap(factor=hatchet.BULK_LIMIT, max_depth=3)
+        hatchet.submit(allocation.run, allocation.manifest.n_batches, shape.factor, shape.max_depth)
+        if not wait:
+            return RunResult(run=allocation.run, n_specs=allocation.manifest.n_specs, finished=False)
     return _execute_and_gather(target, allocation, workers=workers, progress=progress)
 
 
@@ -194,12 +208,21 @@ def resume(
     run: str, *, store: str | None = None, workers: int | None = None, progress: bool = True
 ) -> RunResult:
     """Run only the batches of `run` that have no committed result, then gather."""
+    from scythe.gather import missing_batches
     from scythe.manifest import find_run, read_manifest
 
     settings = get_settings()
     target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
     ref = find_run(target, run)
     allocation = Allocation(run=ref, manifest=read_manifest(target, ref))
+    if allocation.manifest.backend == "hatchet":
+        from scythe.backends import hatchet
+
+        missing = missing_batches(target, ref, allocation.manifest)
+        if missing:
+            hatchet.trigger_batches(ref, missing)
+        else:
+            hatchet.trigger_gather(ref)
     return _execute_and_gather(target, allocation, workers=workers, progress=progress)
 
 
@@ -207,16 +230,20 @@ def _execute_and_gather(
     store: Store, allocation: Allocation, *, workers: int | None, progress: bool
 ) -> RunResult:
     from scythe.backends import embedded
-    from scythe.gather import gather, missing_batches
-    from scythe.registry import load_experiment
 
     run, manifest = allocation.run, allocation.manifest
-    if manifest.backend != "embedded":
-        raise ScytheError(f"backend {manifest.backend!r} is not available in this build")
-    batches = missing_batches(store, run, manifest)
-    embedded.execute(run, manifest, batches, workers=workers or get_settings().workers, progress=progress)
-    experiment = load_experiment(manifest.experiment_ref)
-    summary = gather(store, run, manifest, experiment.input_spec.index_fields())
+    if manifest.backend == "hatchet":
+        from scythe.monitor import wait_for_gather
+
+        summary = wait_for_gather(store, run, manifest, progress=progress)
+    else:
+        from scythe.gather import gather, missing_batches
+        from scythe.registry import load_experiment
+
+        batches = missing_batches(store, run, manifest)
+        embedded.execute(run, manifest, batches, workers=workers or get_settings().workers, progress=progress)
+        experiment = load_experiment(manifest.experiment_ref)
+        summary = gather(store, run, manifest, experiment.input_spec.index_fields())
     return RunResult(
         run=run,
         n_specs=manifest.n_specs,

@@ -84,6 +84,9 @@ def _report(result: Any) -> None:
 
     assert isinstance(result, RunResult)
     out.print(f"run      {result.run.prefix}")
+    if not result.finished:
+        out.print(f"specs    {result.n_specs} submitted; follow with `scythe status {result.run.prefix}`")
+        return
     out.print(f"specs    {result.n_specs}  ok {result.succeeded}  failed {result.failed}")
     for name, uri in result.files.items():
         out.print(f"{name:<8} {uri}", soft_wrap=True, highlight=False)
@@ -129,6 +132,9 @@ def run(
     backend: Annotated[
         str | None, typer.Option(help="embedded (default) or hatchet [env: SCYTHE_BACKEND].")
     ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Hatchet: print the run and return once it is submitted.")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run a design through an experiment and gather the results into final/*.pq.
@@ -150,6 +156,7 @@ def run(
         result = allocate(
             exp,
             rows,
+            wait=not no_wait,
             store=store,
             version=version,
             batch_size=batch_size,
@@ -162,6 +169,7 @@ def run(
         result = allocate(
             exp,
             design,
+            wait=not no_wait,
             store=store,
             version=version,
             batch_size=batch_size,
@@ -238,6 +246,87 @@ def results_download(
 
     for path in download(run_id, dest, store):
         out.print(str(path), highlight=False)
+
+
+@app.command()
+@friendly
+def worker(
+    experiments: Annotated[
+        list[str] | None,
+        typer.Argument(help="module:function or registered names [default: the project's experiments]."),
+    ] = None,
+    slots: Annotated[
+        int | None, typer.Option(min=1, help="Concurrent tasks [env: SCYTHE_WORKER_SLOTS].")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Worker name [env: SCYTHE_WORKER_NAME].")] = None,
+) -> None:
+    """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops). Needs HATCHET_CLIENT_* set."""
+    from scythe.backends.hatchet import start_worker
+    from scythe.registry import ExperimentRegistry, _load_entry_points, load_experiment
+    from scythe.worker import ScytheWorkerConfig
+
+    config = ScytheWorkerConfig()
+    if experiments:
+        chosen = [load_experiment(e) for e in experiments]
+    else:
+        _load_entry_points()
+        chosen = [ExperimentRegistry.get(n) for n in ExperimentRegistry.names()]
+    if not chosen:
+        raise ScytheError("no experiments to serve: name them, or run inside a project that declares them")
+    err.print(f"serving {', '.join(e.name for e in chosen)}", highlight=False)
+    start_worker(chosen, name=name or config.computed_name, slots=slots or config.computed_slots)
+
+
+def _find(run_id: str, store: str | None) -> tuple[Any, Any, Any]:
+    from scythe.manifest import find_run, read_manifest
+    from scythe.settings import get_settings
+    from scythe.store import open_store
+
+    settings = get_settings()
+    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
+    ref = find_run(target, run_id)
+    return target, ref, read_manifest(target, ref)
+
+
+@app.command()
+@friendly
+def status(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    store: StoreOpt = None,
+) -> None:
+    """Progress of a run: batches committed (from the store) and task states (from Hatchet)."""
+    from scythe.monitor import store_progress
+
+    target, ref, manifest = _find(run_id, store)
+    state = store_progress(target, ref, manifest)
+    out.print(f"run       {ref.prefix}  ({manifest.backend})")
+    out.print(f"specs     {state.specs_done} of {manifest.n_specs} done")
+    out.print(f"batches   {state.batches_done} of {manifest.n_batches} committed")
+    out.print(f"gathered  {'yes' if state.gathered or target.exists(ref.key('final/scalars.pq')) else 'no'}")
+    if manifest.backend == "hatchet":
+        from scythe.backends.hatchet import task_counts
+
+        counts = task_counts(ref, manifest.created_at)
+        out.print(
+            f"tasks     done {counts.completed}  running {counts.running}  queued {counts.queued}  "
+            f"failed {counts.failed}  cancelled {counts.cancelled}"
+        )
+
+
+@app.command()
+@friendly
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    store: StoreOpt = None,
+) -> None:
+    """Cancel a Hatchet run's unfinished tasks; committed batches stay, `scythe resume` continues."""
+    from scythe.backends.hatchet import cancel as cancel_run
+
+    _, ref, manifest = _find(run_id, store)
+    if manifest.backend != "hatchet":
+        raise ScytheError("only Hatchet runs can be cancelled; stop an embedded run with Ctrl-C")
+    cancel_run(ref, manifest.created_at)
+    out.print(f"cancelled the unfinished tasks of {ref.prefix}")
 
 
 def _version_callback(value: bool) -> None:

@@ -125,8 +125,16 @@ class S3Store:
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        # Retries ride out a server restart of several seconds instead of losing a shard.
-        config = Config(retries={"max_attempts": 12, "mode": "standard"}, connect_timeout=5)
+        endpoint_url = (
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        # Retries ride out a server restart of several seconds instead of losing a shard;
+        # S3-compatible servers (SeaweedFS, MinIO) want path-style addressing.
+        config = Config(
+            retries={"max_attempts": 12, "mode": "standard"},
+            connect_timeout=5,
+            s3={"addressing_style": "path"} if endpoint_url else {},
+        )
         self.client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
     @property

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scythe.errors import ScytheError
+from scythe.registry import Experiment, ExperimentRegistry
 
 
 class ScytheWorkerConfig(BaseSettings):
@@ -32,9 +34,11 @@ class ScytheWorkerConfig(BaseSettings):
     def computed_name(self) -> str:
         return self.NAME or "ScytheWorker--Local"
 
-    def start(self, experiments: list[object] | None = None) -> None:
-        """Serve the registered experiments to a Hatchet engine (blocks)."""
-        raise ScytheError(
-            "the Hatchet backend is not part of this build yet; run designs with `scythe run` "
-            "(embedded backend) meanwhile"
-        )
+    def start(self, experiments: list[Experiment[Any, Any]] | None = None) -> None:
+        """Serve `experiments` (default: every registered one) to a Hatchet engine; blocks."""
+        from scythe.backends.hatchet import start_worker
+
+        chosen = experiments or [ExperimentRegistry.get(n) for n in ExperimentRegistry.names()]
+        if not chosen:
+            raise ScytheError("no experiments are registered: import your experiment module first")
+        start_worker(chosen, name=self.computed_name, slots=self.computed_slots)

@@ -1,0 +1,70 @@
+"""Watching a run that executes elsewhere (Hatchet): progress from the store, failures from Hatchet.
+
+The store is the source of truth for what is done (commit records); Hatchet is asked only what
+the store cannot know: whether batches are still queued or running, or failed for good.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from scythe.errors import ScytheError
+from scythe.gather import GatherSummary
+from scythe.layout import RunRef
+from scythe.manifest import Manifest
+from scythe.progress import spec_progress
+from scythe.store import Store
+
+POLL_SECONDS = 1.0
+HATCHET_CHECK_SECONDS = 15.0
+REGATHER_SECONDS = 60.0
+
+
+class RunProgress(BaseModel):
+    batches_done: int
+    specs_done: int
+    gathered: bool
+
+
+def store_progress(store: Store, run: RunRef, manifest: Manifest) -> RunProgress:
+    from scythe.backends.hatchet import GATHERED
+    from scythe.gather import missing_batches
+
+    missing = missing_batches(store, run, manifest)
+    done = [b for b in range(manifest.n_batches) if b not in set(missing)]
+    return RunProgress(
+        batches_done=len(done),
+        specs_done=sum(len(manifest.batch_range(b)) for b in done),
+        gathered=store.exists(run.key(GATHERED)),
+    )
+
+
+def wait_for_gather(store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
+    """Block until the run's gather task has written its summary; fail if Hatchet gave up on it."""
+    from scythe.backends import hatchet
+
+    last_check = time.monotonic()
+    complete_since: float | None = None
+    with spec_progress(progress) as bar:
+        task = bar.add_task(f"{run.experiment} {run.version} (hatchet)", total=manifest.n_specs, failed=0)
+        while True:
+            state = store_progress(store, run, manifest)
+            bar.update(task, completed=state.specs_done)
+            if state.gathered:
+                return GatherSummary.model_validate_json(store.get_bytes(run.key(hatchet.GATHERED)))
+            if state.batches_done == manifest.n_batches:
+                complete_since = complete_since or time.monotonic()
+                if time.monotonic() - complete_since > REGATHER_SECONDS:
+                    hatchet.trigger_gather(run)  # the last batch's trigger was lost; gather is idempotent
+                    complete_since = time.monotonic()
+            if time.monotonic() - last_check > HATCHET_CHECK_SECONDS:
+                last_check = time.monotonic()
+                counts = hatchet.task_counts(run, manifest.created_at)
+                if counts.queued + counts.running == 0 and (counts.failed or counts.cancelled):
+                    raise ScytheError(
+                        f"{counts.failed} batch task(s) failed and {counts.cancelled} were cancelled in "
+                        f"Hatchet; finished batches are kept: `scythe resume {run.prefix}` retries the rest"
+                    )
+            time.sleep(POLL_SECONDS)
