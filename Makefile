@@ -9,7 +9,7 @@ N ?= 300
 
 setup:  ## the environment, from uv.lock (installs uv itself if missing)
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 
 demo: setup  ## run the building-energy example on the embedded backend and preview scalars.pq
 	PYTHONPATH=$(EXAMPLE)/src $(UV) run --locked python $(EXAMPLE)/scripts/allocate.py --n $(N) --store demo-store

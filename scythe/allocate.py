@@ -191,12 +191,14 @@ def allocate(
     if backend not in ("embedded", "hatchet"):
         raise ScytheError(f"unknown backend {backend!r}: use embedded or hatchet")
     target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
+    if backend == "hatchet":
+        from scythe.backends import hatchet
+
+        hatchet.require_workers(experiment.name)  # before anything is written
     allocation = prepare(
         experiment, design, store=target, version=version, batch_size=batch_size, backend=backend
     )
     if backend == "hatchet":
-        from scythe.backends import hatchet
-
         shape = recursion_map or RecursionMap(factor=hatchet.BULK_LIMIT, max_depth=3)
         hatchet.submit(allocation.run, allocation.manifest.n_batches, shape.factor, shape.max_depth)
         if not wait:

@@ -138,17 +138,22 @@ def _tail(log: Path | None, n: int = 30) -> str:
 def _stop_process(
     proc: subprocess.Popen[Any] | None, *, sig: int = signal.SIGTERM, grace: float = 10.0
 ) -> None:
-    """Send ``sig`` to the process group, wait ``grace`` seconds, then SIGKILL it."""
-    if proc is None or proc.poll() is not None:
+    """Send ``sig`` to the server process, wait ``grace`` seconds, then SIGKILL its whole group.
+
+    The polite signal goes to the leader only (e.g. the postmaster, which then shuts its own
+    children down in order); each service runs in its own session, so the SIGKILL fallback
+    also reaches anything it forked. The group is swept once more after a normal exit.
+    """
+    if proc is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)  # each service is started in its own session/process group
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
+    if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+            os.kill(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _spawn(

@@ -73,3 +73,13 @@ def sleepy(input_spec: PointInput) -> PointOutput:
     if input_spec.x > 1:
         time.sleep(5)
     return PointOutput(y=input_spec.x, doubled=0)
+
+
+@ExperimentRegistry.Register(name="stubborn", retries=2, batch_size=5)
+def stubborn(input_spec: PointInput) -> PointOutput:
+    """Always raises at x == 13, however often it is retried; slow mode takes 50 ms a spec."""
+    if input_spec.mode == "slow":
+        time.sleep(0.05)
+    if input_spec.x == 13:
+        raise RuntimeError("thirteen, again")
+    return PointOutput(y=input_spec.x**2, doubled=input_spec.n * 2)

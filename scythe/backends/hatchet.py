@@ -20,6 +20,8 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+# The SDK resolves task functions' annotations at run time, so these are real imports.
+from hatchet_sdk import Context, Hatchet
 from pydantic import BaseModel, Field
 
 from scythe.errors import ScytheError
@@ -27,7 +29,6 @@ from scythe.layout import RunRef
 from scythe.registry import Experiment
 
 if TYPE_CHECKING:
-    from hatchet_sdk import Context, Hatchet
     from hatchet_sdk.runnables.workflow import BaseWorkflow, Standalone
 
 SCATTER = "scythe_scatter"
@@ -77,8 +78,6 @@ def connect() -> Hatchet:
             "the Hatchet backend needs HATCHET_CLIENT_TOKEN (and usually HATCHET_CLIENT_HOST_PORT, "
             'HATCHET_CLIENT_TLS_STRATEGY); for a local engine run `eval "$(scythe dev up)"`'
         )
-    from hatchet_sdk import Hatchet
-
     return Hatchet()
 
 
@@ -225,6 +224,19 @@ def submit(run: RunRef, n_batches: int, factor: int, max_depth: int) -> str:
     store = open_store(run.store, get_settings().s3_endpoint_url)
     store.put_bytes(run.key(ROOT), record.model_dump_json().encode())
     return ref.workflow_run_id
+
+
+def require_workers(experiment: str) -> None:
+    """Refuse to submit before any worker has registered the run's tasks (the engine would drop it)."""
+    hatchet = connect()
+    for name in (SCATTER, GATHER, batch_task_name(experiment)):
+        full = hatchet.config.apply_namespace(name)
+        rows = hatchet.workflows.list(workflow_name=full).rows or []
+        if not any(w.name == full for w in rows):
+            raise ScytheError(
+                f"no worker has registered {full!r} with Hatchet yet: start one first "
+                f"(`scythe worker` in the experiment's project) and run again"
+            )
 
 
 def trigger_batches(run: RunRef, batches: list[int]) -> None:

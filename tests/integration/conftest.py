@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,7 +52,27 @@ class Stack:
         )
         log.close()
         self.workers.append(proc)
+        path = self.root / f"{log_name}-{len(self.workers) - 1}.log"
+        devstack.wait_until(
+            lambda: "waiting for tasks" in path.read_text(errors="replace"),
+            f"scythe worker {' '.join(experiments)}",
+            timeout=120,
+            proc=proc,
+            log=path,
+        )
         return proc
+
+    def restart_s3(self, down_seconds: float) -> None:
+        """Stop the S3 server, keep it down for `down_seconds` (the outage), start it again."""
+        port = self.s3.ports["s3"]
+        self.s3.stop()
+        time.sleep(down_seconds)
+        self.s3 = devstack.start_seaweed(self.root / "s3", port=port)
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        proc.wait()
 
     def stop_workers(self) -> None:
         for proc in self.workers:
