@@ -380,3 +380,8 @@ def main(
     Settings come from SCYTHE_* environment variables (and .env): SCYTHE_STORE, SCYTHE_BACKEND,
     SCYTHE_WORKERS, SCYTHE_CACHE_DIR, SCYTHE_S3_ENDPOINT_URL; S3 credentials from AWS_*.
     """
+
+
+from scythe.cli_scaffold import register as _register_scaffold  # noqa: E402
+
+_register_scaffold(app)

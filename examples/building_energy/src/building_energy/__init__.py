@@ -1,1 +1,1 @@
-"""Building energy: a Scythe experiment."""
+"""Building energy sweep: a Scythe experiment."""

@@ -1,0 +1,427 @@
+"""Schema files → the project's spec module (`scythe specs`), through datamodel-code-generator.
+
+The JSON Schemas in `schemas/` are the experiment's contract: they carry the bounds samplers draw
+from and the descriptions that land in every run's `experiment_io_spec.yml`. The pydantic classes
+are derived from them, never hand-edited, and must come out byte-identical for the same schemas on
+any machine, so that CI can tell a stale module (`scythe specs --check`) from a formatter upgrade.
+Hence: the generator's options are fixed here, its built-in formatter is used (datamodel-code-generator
+is pinned; black, isort and ruff versions float), and nothing machine-specific enters the output.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tempfile
+import tomllib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from scythe.errors import ScytheError
+
+Role = Literal["input", "output"]
+JsonObject = dict[str, object]
+
+FILE_REFERENCE_FORMAT = "file-reference"
+FILE_REFERENCE_TYPE = "scythe.base.FileReference"
+BASE_CLASSES: dict[Role, str] = {
+    "input": "scythe.base.ExperimentInputSpec",
+    "output": "scythe.base.ExperimentOutputSpec",
+}
+# Field names the base classes own: a schema may not redefine them.
+RESERVED: dict[Role, frozenset[str]] = {
+    "input": frozenset({"experiment_id", "sort_index", "workflow_run_id", "root_workflow_run_id"}),
+    "output": frozenset({"dataframes"}),
+}
+SCHEMA_SUFFIXES = (".yaml", ".yml", ".json")
+JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+LINE_LENGTH = 100
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
+# datamodel-code-generator marks models holding a custom type with this config; pydantic needs no
+# such permission for FileReference (an annotated union of AnyUrl and Path), so it is noise.
+_ARBITRARY_TYPES_CONFIG = "\n    model_config = ConfigDict(\n        arbitrary_types_allowed=True,\n    )\n"
+
+
+class SchemaError(ScytheError):
+    """A schema file that cannot be read or turned into a spec class; names the file and the place."""
+
+    def __init__(self, path: Path, message: str, pointer: str | None = None) -> None:
+        # The pointer in URI-fragment form: `file#/properties/x/minimum`, `file#` for the root.
+        where = path.as_posix() if pointer is None else f"{path.as_posix()}#{pointer}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class SpecsLayout:
+    """Where a project keeps its schemas and its generated spec module (from `[tool.scythe]`)."""
+
+    root: Path
+    schemas: Path
+    module: Path
+
+    def schema_file(self, role: Role) -> Path:
+        """`schemas/<role>.schema.{yaml,yml,json}`: exactly one of them."""
+        found = [self.schemas / f"{role}.schema{s}" for s in SCHEMA_SUFFIXES]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise ScytheError(
+                f"no {role} schema: expected {self._show(self.schemas)}/{role}.schema.yaml (or .json)"
+            )
+        if len(found) > 1:
+            raise ScytheError(f"two {role} schemas, keep one: " + ", ".join(self._show(p) for p in found))
+        return found[0]
+
+    def shown(self, path: Path) -> Path:
+        """`path` relative to the project when it is inside it: how messages and headers name it."""
+        return path.relative_to(self.root) if path.is_relative_to(self.root) else path
+
+    def _show(self, path: Path) -> str:
+        return self.shown(path).as_posix()
+
+
+def find_project(start: Path) -> Path:
+    """The nearest folder at or above `start` holding a pyproject.toml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    raise ScytheError(f"no pyproject.toml at or above {start}: run this inside an experiment project")
+
+
+def layout(root: Path) -> SpecsLayout:
+    """Read `[tool.scythe] schemas` and `specs` from the project's pyproject.toml."""
+    pyproject = root / "pyproject.toml"
+    try:
+        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScytheError(f"cannot read {pyproject}: {exc}") from exc
+    tool = config.get("tool", {}).get("scythe", {})
+    if not isinstance(tool.get("specs"), str):
+        raise ScytheError(
+            f'{pyproject}: [tool.scythe] needs specs = "src/<package>/specs.py" (where `scythe specs` writes)'
+        )
+    return SpecsLayout(
+        root=root, schemas=root / str(tool.get("schemas", "schemas")), module=root / tool["specs"]
+    )
+
+
+def load_schema(path: Path, shown: Path | None = None) -> JsonObject:
+    """A schema file parsed as JSON Schema: YAML or JSON by suffix (never inferred from sample data).
+
+    Errors name the file as `shown` (default: `path`).
+    """
+    shown = shown or path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(shown, f"cannot read: {exc.strerror}") from exc
+    try:
+        data: object = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(
+            shown, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SchemaError(shown, f"invalid YAML{at}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SchemaError(shown, "a schema must be a mapping (a JSON Schema object)", "")
+    return data
+
+
+def check_schema(schema: JsonObject, path: Path, role: Role) -> None:
+    """Reject what would generate a wrong or confusing spec class, naming the JSON pointer."""
+    problems = list(_top_level_problems(schema, role)) + list(_node_problems(schema, ""))
+    if problems:
+        pointer, message = problems[0]
+        more = (
+            f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+            if len(problems) > 1
+            else ""
+        )
+        raise SchemaError(path, message + more, pointer)
+
+
+def _top_level_problems(schema: JsonObject, role: Role) -> Iterator[tuple[str, str]]:
+    title = schema.get("title")
+    if not isinstance(title, str) or not _CLASS_NAME.match(title):
+        yield (
+            "/title",
+            f"the {role} schema needs a title that names its class, like MyExperiment{role.title()}",
+        )
+    if schema.get("type") != "object":
+        yield "/type", f"the {role} schema must have type: object"
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        yield "/properties", "must map at least one field name to its schema"
+        return
+    for name in properties:
+        if name in RESERVED[role]:
+            yield f"/properties/{_escape(name)}", f"{name!r} is a field Scythe defines; rename it"
+
+
+def _node_problems(node: object, pointer: str) -> Iterator[tuple[str, str]]:
+    if not isinstance(node, dict):
+        yield pointer, f"must be a schema object (a mapping), not {_show(node)}"
+        return
+    yield from _keyword_problems(node, pointer)
+    properties = node.get("properties", {})
+    if isinstance(properties, dict):
+        for name, sub in properties.items():
+            if not isinstance(name, str) or not _IDENTIFIER.match(name):
+                yield f"{pointer}/properties/{_escape(str(name))}", "field names must be Python identifiers"
+            yield from _node_problems(sub, f"{pointer}/properties/{_escape(str(name))}")
+    else:
+        yield f"{pointer}/properties", "must be a mapping of field names to schemas"
+    for keyword in ("$defs", "definitions"):
+        defs = node.get(keyword, {})
+        if not isinstance(defs, dict):
+            yield f"{pointer}/{keyword}", "must be a mapping of names to schemas"
+            continue
+        for name, sub in defs.items():
+            yield from _node_problems(sub, f"{pointer}/{keyword}/{_escape(str(name))}")
+    if "items" in node and not isinstance(node["items"], bool):
+        yield from _node_problems(node["items"], f"{pointer}/items")
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        if keyword in node:
+            branches = node[keyword]
+            if not isinstance(branches, list) or not branches:
+                yield f"{pointer}/{keyword}", "must be a non-empty list of schemas"
+                continue
+            for i, sub in enumerate(branches):
+                yield from _node_problems(sub, f"{pointer}/{keyword}/{i}")
+
+
+def _keyword_problems(node: JsonObject, pointer: str) -> Iterator[tuple[str, str]]:
+    types = node.get("type")
+    listed = types if isinstance(types, list) else [types] if types is not None else []
+    for t in listed:
+        if t not in JSON_TYPES:
+            yield f"{pointer}/type", f"unknown type {_show(t)}; use one of {', '.join(sorted(JSON_TYPES))}"
+    for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+        value = node.get(keyword, 0)
+        draft4_flag = keyword.startswith("exclusive") and isinstance(value, bool)  # draft-04 style
+        if not (_is_number(value) or draft4_flag):
+            yield f"{pointer}/{keyword}", f"must be a number, not {_show(value)}"
+    for keyword in ("minLength", "maxLength", "minItems", "maxItems"):
+        value = node.get(keyword, 0)
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            yield f"{pointer}/{keyword}", f"must be a non-negative integer, not {_show(value)}"
+    low, high = node.get("minimum"), node.get("maximum")
+    if _is_number(low) and _is_number(high) and low > high:  # type: ignore[operator]
+        yield f"{pointer}/maximum", f"is below minimum ({_show(high)} < {_show(low)})"
+    if "enum" in node and not (isinstance(node["enum"], list) and node["enum"]):
+        yield f"{pointer}/enum", "must be a non-empty list of the allowed values"
+    if "pattern" in node:
+        try:
+            re.compile(str(node["pattern"]))
+        except re.error as exc:
+            yield f"{pointer}/pattern", f"is not a valid regular expression: {exc}"
+    if node.get("format") == FILE_REFERENCE_FORMAT and node.get("type") != "string":
+        yield f"{pointer}/type", f"a {FILE_REFERENCE_FORMAT} field must have type: string"
+    required = node.get("required", [])
+    properties = node.get("properties", {})
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        yield f"{pointer}/required", "must be a list of field names"
+    elif isinstance(properties, dict):
+        for name in required:
+            if name not in properties:
+                yield f"{pointer}/required", f"names {name!r}, which is not under properties"
+    if "default" in node:
+        yield from _default_problems(node, pointer)
+
+
+def _default_problems(node: JsonObject, pointer: str) -> Iterator[tuple[str, str]]:
+    """A default that its own schema rejects would only fail once a design omits the field."""
+    default, where, choices = node["default"], f"{pointer}/default", node.get("enum")
+    if isinstance(choices, list) and default not in choices:
+        yield where, f"{_show(default)} is not one of the enum values"
+    checks = {
+        "string": isinstance(default, str),
+        "integer": isinstance(default, int) and not isinstance(default, bool),
+        "number": _is_number(default),
+        "boolean": isinstance(default, bool),
+    }
+    if node.get("type") in checks and not checks[str(node["type"])]:
+        yield where, f"{_show(default)} is not of type {node['type']}"
+    elif _is_number(default):
+        low, high = node.get("minimum"), node.get("maximum")
+        if (_is_number(low) and default < low) or (_is_number(high) and default > high):  # type: ignore[operator]
+            yield where, f"{_show(default)} is outside [minimum, maximum] = [{_show(low)}, {_show(high)}]"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _show(value: object) -> str:
+    return (
+        json.dumps(value)
+        if isinstance(value, str | int | float | bool | type(None))
+        else type(value).__name__
+    )
+
+
+def _escape(token: str) -> str:
+    """RFC 6901: `~` and `/` inside a JSON pointer token."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _mark_file_references(node: object) -> object:
+    """A copy of the schema in which `format: file-reference` strings are typed `FileReference`."""
+    if isinstance(node, list):
+        return [_mark_file_references(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    marked = {key: _mark_file_references(value) for key, value in node.items()}
+    if marked.get("format") == FILE_REFERENCE_FORMAT:
+        marked["customTypePath"] = FILE_REFERENCE_TYPE
+    return marked
+
+
+def _combined(input_schema: JsonObject, output_schema: JsonObject, output_path: Path) -> JsonObject:
+    """One document, the input schema at the root and the output schema among its `$defs`.
+
+    One generator run gives one module with merged imports and both classes in order.
+    """
+    root = dict(input_schema)
+    output = dict(output_schema)
+    defs: JsonObject = {}
+    for source in (root, output):
+        for keyword in ("$defs", "definitions"):
+            found = source.pop(keyword, None)
+            if not isinstance(found, dict):
+                continue
+            for name, sub in found.items():
+                if name in defs:
+                    raise SchemaError(
+                        output_path, f"{name!r} is defined in both schemas", f"/{keyword}/{name}"
+                    )
+                defs[name] = sub
+    output_title = str(output["title"])
+    if output_title in defs or output_title == root["title"]:
+        raise SchemaError(
+            output_path, f"{output_title!r} is already a class name in the input schema", "/title"
+        )
+    output.pop("$schema", None)
+    defs[output_title] = output
+    root["$defs"] = defs
+    return root
+
+
+def render_specs(input_path: Path, output_path: Path, root: Path | None = None) -> str:
+    """The spec module's text for two schema files. Same schemas → same bytes.
+
+    With `root`, the paths are relative to it, and the header and errors show them so.
+    """
+    from datamodel_code_generator import InputFileType, LiteralType, PythonVersion, generate
+    from datamodel_code_generator.enums import DataModelType
+    from datamodel_code_generator.format import Formatter
+
+    paths: dict[Role, Path] = {"input": input_path, "output": output_path}
+    schemas = {role: load_schema((root or Path()) / path, path) for role, path in paths.items()}
+    for role, schema in schemas.items():
+        check_schema(schema, paths[role], role)
+    document = _mark_file_references(_combined(schemas["input"], schemas["output"], output_path))
+    assert isinstance(document, dict)
+    titles = {role: str(schema["title"]) for role, schema in schemas.items()}
+    header = (
+        f"# Generated by `scythe specs` from {input_path.as_posix()} and {output_path.as_posix()}.\n"
+        "# Do not edit: change the schemas and run `scythe specs` (CI runs `scythe specs --check`)."
+    )
+    # An empty folder for the generator's settings lookup: no pyproject.toml may steer the output.
+    with tempfile.TemporaryDirectory(prefix="scythe-specs-") as neutral, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            text = generate(
+                document,
+                input_file_type=InputFileType.JsonSchema,
+                output_model_type=DataModelType.PydanticV2BaseModel,
+                class_name=titles["input"],
+                base_class_map={titles[role]: BASE_CLASSES[role] for role in titles},
+                use_annotated=True,
+                use_schema_description=True,
+                keep_model_order=True,
+                strict_nullable=True,
+                enum_field_as_literal=LiteralType.All,
+                disable_timestamp=True,
+                custom_file_header=header,
+                use_double_quotes=True,
+                formatters=[Formatter.BUILTIN],
+                builtin_format_line_length=LINE_LENGTH,
+                target_python_version=PythonVersion.PY_311,
+                settings_path=Path(neutral),
+            )
+        except Exception as exc:
+            raise SchemaError(
+                input_path, f"cannot generate spec classes ({type(exc).__name__}: {exc})"
+            ) from exc
+    if not isinstance(text, str):
+        raise ScytheError("datamodel-code-generator returned several modules; expected one")
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    text = text.replace(_ARBITRARY_TYPES_CONFIG, "\n")
+    if "ConfigDict(" not in text:
+        text = re.sub(r"\bConfigDict, ", "", text)
+        text = text.replace("from pydantic import ConfigDict\n", "")
+    return text.rstrip("\n") + "\n"
+
+
+def render_project(specs: SpecsLayout) -> str:
+    """The spec module a project's schemas generate."""
+    inputs, outputs = (specs.shown(specs.schema_file(role)) for role in ("input", "output"))
+    return render_specs(inputs, outputs, specs.root)
+
+
+@dataclass(frozen=True)
+class SpecsStatus:
+    """How the committed spec module compares with what the schemas generate."""
+
+    module: Path
+    current: bool
+    added: int = 0
+    removed: int = 0
+    diff: str = ""
+
+
+def compare(specs: SpecsLayout, expected: str | None = None) -> SpecsStatus:
+    """Is the spec module what the schemas generate? With a line diff when it is not."""
+    expected = render_project(specs) if expected is None else expected
+    actual = specs.module.read_text(encoding="utf-8") if specs.module.is_file() else ""
+    if actual == expected:
+        return SpecsStatus(specs.module, current=True)
+    shown = specs.shown(specs.module).as_posix()
+    lines = list(
+        difflib.unified_diff(
+            actual.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            f"{shown} (committed)",
+            f"{shown} (from schemas)",
+        )
+    )
+    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
+    return SpecsStatus(specs.module, current=False, added=added, removed=removed, diff="".join(lines))
+
+
+def write(specs: SpecsLayout) -> SpecsStatus:
+    """Regenerate the spec module; returns how the old one compared (`current` → nothing changed)."""
+    expected = render_project(specs)
+    status = compare(specs, expected)
+    if not status.current:
+        specs.module.parent.mkdir(parents=True, exist_ok=True)
+        temporary = specs.module.with_suffix(".py.tmp")
+        temporary.write_text(expected, encoding="utf-8")
+        temporary.replace(specs.module)
+    return status
