@@ -80,7 +80,7 @@ def _parse_fixed(values: list[str]) -> dict[str, Any]:
 
 
 def _report(result: Any) -> None:
-    from scythe.allocate import RunResult
+    from scythe.allocation import RunResult
 
     assert isinstance(result, RunResult)
     out.print(f"run      {result.run.prefix}")
@@ -142,7 +142,7 @@ def run(
     Exit codes: 0 all specs succeeded, 1 a usage or setup error (nothing run), 3 some specs failed
     (their errors are in final/errors.pq; every other result is kept).
     """
-    from scythe.allocate import allocate
+    from scythe.allocation import allocate
     from scythe.registry import discover_default, load_experiment
     from scythe.sampling import sample_design
 
@@ -189,7 +189,7 @@ def resume(
     quiet: QuietOpt = False,
 ) -> None:
     """Finish an interrupted run: only specs without a committed result execute, then gather."""
-    from scythe.allocate import resume as resume_run
+    from scythe.allocation import resume as resume_run
 
     _report(resume_run(run_id, store=store, workers=workers, progress=not quiet))
 
@@ -363,7 +363,7 @@ def dev_down() -> None:
 
 def _version_callback(value: bool) -> None:
     if value:
-        from scythe.allocate import _scythe_version
+        from scythe.allocation import _scythe_version
 
         out.print(f"scythe {_scythe_version()}")
         raise typer.Exit()

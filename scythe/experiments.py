@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from scythe.allocate import RunResult, allocate
+from scythe.allocation import RunResult, allocate
 from scythe.errors import ScytheError
 from scythe.layout import VersionStrategy
 from scythe.registry import Experiment

@@ -7,7 +7,7 @@ run either exists whole or not at all (a failed allocation removes what it had w
 from __future__ import annotations
 
 import math
-from importlib.metadata import PackageNotFoundError, packages_distributions
+from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,13 @@ def auto_batch_size(n_specs: int) -> int:
 
 
 def default_version(experiment: Experiment[Any, Any]) -> str:
-    """The experiment's own version, else its installed package's, else `keep`."""
+    """The experiment's own version, else its installed project's, else `keep`."""
     if experiment.version:
         return experiment.version
     top = experiment.fn.__module__.split(".")[0]
+    for ep in entry_points(group="scythe.experiments"):  # editable installs map no modules
+        if ep.value.split(":")[0].split(".")[0] == top and ep.dist is not None:
+            return ep.dist.version
     for dist in packages_distributions().get(top, []):
         try:
             return dist_version(dist)
