@@ -51,7 +51,8 @@ HATCHET_MODULE = "github.com/hatchet-dev/hatchet"
 ENGINE_COMMANDS = ("hatchet-lite", "hatchet-migrate", "hatchet-admin")
 #: The tenant that ``hatchet-admin quickstart`` seeds (DatabaseConfig.DefaultTenantID).
 DEFAULT_TENANT_ID = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
-CACHE_ROOT = Path(os.environ.get("SCYTHE_CACHE_DIR", Path.home() / ".cache" / "scythe"))
+# Build caches (Go modules, engine binaries); not SCYTHE_CACHE_DIR, which holds input artifacts.
+CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scythe"
 LOOPBACK = "127.0.0.1"
 
 
