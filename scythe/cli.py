@@ -45,6 +45,7 @@ WorkersOpt = Annotated[
     typer.Option("--workers", "-w", min=1, help="Processes for the embedded backend [default: CPU count]."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")]
 
 
 def friendly(fn: Callable[P, R]) -> Callable[P, R]:
@@ -183,7 +184,7 @@ def run(
 @app.command()
 @friendly
 def resume(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    run_id: RunArg,
     store: StoreOpt = None,
     workers: WorkersOpt = None,
     quiet: QuietOpt = False,
@@ -215,7 +216,7 @@ def results_list(store: StoreOpt = None) -> None:
 @results_app.command("show")
 @friendly
 def results_show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    run_id: RunArg,
     table: Annotated[str, typer.Option(help="Which final table.")] = "scalars",
     rows: Annotated[int, typer.Option(help="Rows to print.")] = 10,
     store: StoreOpt = None,
@@ -237,7 +238,7 @@ def results_show(
 @results_app.command("download")
 @friendly
 def results_download(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    run_id: RunArg,
     dest: Annotated[Path, typer.Argument(help="Folder to download into (a RUN subfolder is made).")] = Path(),
     store: StoreOpt = None,
 ) -> None:
@@ -291,7 +292,7 @@ def _find(run_id: str, store: str | None) -> tuple[Any, Any, Any]:
 @app.command()
 @friendly
 def status(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
     """Progress of a run: batches committed (from the store) and task states (from Hatchet)."""
@@ -316,7 +317,7 @@ def status(
 @app.command()
 @friendly
 def cancel(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")],
+    run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
     """Cancel a Hatchet run's unfinished tasks; committed batches stay, `scythe resume` continues."""

@@ -14,7 +14,6 @@ import difflib
 import json
 import re
 import tempfile
-import tomllib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Literal
 import yaml
 
 from scythe.errors import ScytheError
+from scythe.pyproject import read_pyproject
 
 Role = Literal["input", "output"]
 JsonObject = dict[str, object]
@@ -97,15 +97,12 @@ def find_project(start: Path) -> Path:
 
 def layout(root: Path) -> SpecsLayout:
     """Read `[tool.scythe] schemas` and `specs` from the project's pyproject.toml."""
-    pyproject = root / "pyproject.toml"
-    try:
-        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScytheError(f"cannot read {pyproject}: {exc}") from exc
+    config = read_pyproject(root)
     tool = config.get("tool", {}).get("scythe", {})
     if not isinstance(tool.get("specs"), str):
         raise ScytheError(
-            f'{pyproject}: [tool.scythe] needs specs = "src/<package>/specs.py" (where `scythe specs` writes)'
+            f'{root / "pyproject.toml"}: [tool.scythe] needs specs = "src/<package>/specs.py" '
+            "(where `scythe specs` writes)"
         )
     return SpecsLayout(
         root=root, schemas=root / str(tool.get("schemas", "schemas")), module=root / tool["specs"]

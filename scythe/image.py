@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scythe.errors import ScytheError
 from scythe.layout import format_version, parse_version
+from scythe.pyproject import read_pyproject
 
 BUILDERS = ("docker", "podman", "buildah")
 DOCKERFILE = "Dockerfile"
@@ -54,14 +54,12 @@ class BuildPlan:
 
 
 def read_project(root: Path) -> Project:
-    pyproject = root / "pyproject.toml"
-    try:
-        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScytheError(f"cannot read {pyproject}: {exc}") from exc
+    config = read_pyproject(root)
     project = config.get("project", {})
     if not isinstance(project.get("name"), str) or not isinstance(project.get("version"), str):
-        raise ScytheError(f"{pyproject}: [project] needs a name and a static version to tag the image")
+        raise ScytheError(
+            f"{root / 'pyproject.toml'}: [project] needs a name and a static version to tag the image"
+        )
     source = config.get("tool", {}).get("uv", {}).get("sources", {}).get("scythe", {})
     path = source.get("path") if isinstance(source, dict) else None
     return Project(root=root, name=project["name"], version=project["version"], scythe_path=path)
