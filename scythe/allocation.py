@@ -6,6 +6,7 @@ run either exists whole or not at all (a failed allocation removes what it had w
 
 from __future__ import annotations
 
+import inspect
 import math
 from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
 from importlib.metadata import version as dist_version
@@ -45,7 +46,7 @@ def auto_batch_size(n_specs: int) -> int:
 
 
 def default_version(experiment: Experiment[Any, Any]) -> str:
-    """The experiment's own version, else its installed project's, else `keep`."""
+    """The experiment's own version, else its project's (installed or not), else `keep`."""
     if experiment.version:
         return experiment.version
     top = experiment.fn.__module__.split(".")[0]
@@ -57,7 +58,22 @@ def default_version(experiment: Experiment[Any, Any]) -> str:
             return dist_version(dist)
         except PackageNotFoundError:
             continue
-    return "keep"
+    return _source_tree_version(experiment) or "keep"
+
+
+def _source_tree_version(experiment: Experiment[Any, Any]) -> str | None:
+    """The version in the pyproject.toml above the experiment's source, for uninstalled projects."""
+    from scythe.pyproject import read_pyproject
+
+    try:
+        source = Path(inspect.getfile(experiment.fn)).resolve()
+    except (TypeError, OSError):
+        return None
+    for folder in source.parents:
+        if (folder / "pyproject.toml").is_file():
+            version = read_pyproject(folder).get("project", {}).get("version")
+            return version if isinstance(version, str) else None
+    return None
 
 
 def prepare(

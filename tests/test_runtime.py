@@ -31,6 +31,7 @@ def test_building_energy_1000_specs(store: Path) -> None:
 
     result = allocate(simulate, example_design(1000), store=str(store), workers=2, progress=False)
     assert (result.n_specs, result.succeeded, result.failed) == (1000, 1000, 0)
+    assert result.run.version == "v0.1.0"  # the project's own version (its pyproject), not a bump
     run_dir = store / result.run.prefix
     for name in ["manifest.yml", "experiment_io_spec.yml", "input_artifacts.yml", "specs.pq"]:
         assert (run_dir / name).is_file(), name
