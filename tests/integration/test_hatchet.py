@@ -60,6 +60,14 @@ def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: P
         want["scalars"].reset_index("weather_file", drop=True),
     )
     assert got["scalars"].index.get_level_values("weather_file").str.startswith(uri).all()
+    store = open_store(uri)
+    secrets = [
+        stack_env.env["AWS_SECRET_ACCESS_KEY"].encode(),
+        stack_env.env["HATCHET_CLIENT_TOKEN"].encode(),
+    ]
+    for key in store.list_keys(remote.run.prefix):  # manifests, logs, shards: no credential anywhere
+        body = store.get_bytes(key)
+        assert not any(secret in body for secret in secrets), key
     roots = set(got["scalars"].index.get_level_values("root_workflow_run_id"))
     assert len(roots) == 1
     assert roots != {remote.run.run_id}  # the Hatchet root run, not the run id
