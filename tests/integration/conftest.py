@@ -106,6 +106,7 @@ def stack() -> Iterator[Stack]:
                 yield stack
             finally:
                 stack.stop_workers()
+                stack.s3.stop()  # restart_s3 may have replaced the server dev_stack started
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
