@@ -8,6 +8,7 @@ uploaded and listed in `final/result_file_refs.pq`, and `dataframes` go to `fina
 
 from __future__ import annotations
 
+import functools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -121,12 +122,20 @@ class ExperimentOutputSpec(BaseModel):
     @classmethod
     def scalar_fields(cls) -> list[str]:
         """Fields that become columns of `scalars.pq`, in declaration order."""
-        return [n for n, f in cls.model_fields.items() if n != "dataframes" and not is_file_reference(f)]
+        return _output_fields(cls)[0]
 
     @classmethod
     def file_fields(cls) -> list[str]:
         """`FileReference` fields, uploaded when the task finishes."""
-        return [n for n, f in cls.model_fields.items() if is_file_reference(f)]
+        return _output_fields(cls)[1]
+
+
+@functools.cache
+def _output_fields(cls: type[ExperimentOutputSpec]) -> tuple[list[str], list[str]]:
+    """(scalar, file) field names; cached: tasks ask for every spec and the answer never changes."""
+    files = [n for n, f in cls.model_fields.items() if is_file_reference(f)]
+    scalars = [n for n in cls.model_fields if n != "dataframes" and n not in files]
+    return scalars, files
 
 
 def io_schema(input_spec: type[ExperimentInputSpec], output_spec: type[BaseModel]) -> dict[str, Any]:
