@@ -301,8 +301,9 @@ def _error_columns(exc: BaseException, attempts: int) -> dict[str, Any]:
 def _capturing_logger(
     buffer: io.StringIO, parent: logging.Logger | logging.LoggerAdapter[logging.Logger] | None
 ) -> logging.Logger:
-    logger = logging.getLogger(f"scythe.task.{id(buffer)}")
-    logger.handlers.clear()
+    # A standalone logger (not registered with logging's manager): one per batch, freed with it,
+    # and batches running in parallel threads (Hatchet slots) never share one.
+    logger = logging.Logger("scythe.task.batch")
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)

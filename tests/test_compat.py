@@ -87,6 +87,9 @@ def test_quickstart_allocate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert len(scalars) == n
     refs = pd.read_parquet(tmp_path / "bucket" / run.run.prefix / "final" / "result_file_refs.pq")
     assert list(refs.columns) == ["timeseries"]
+    logs = sorted((tmp_path / "bucket" / run.run.prefix / "scatter-gather" / "results").glob("*/log.txt"))
+    lines = [line for log in logs for line in log.read_text().splitlines()]
+    assert sum("simulating r=" in line for line in lines) == n  # spec.log() lands in the batch's log
 
 
 def test_upstream_storage_settings_pick_an_s3_store(monkeypatch: pytest.MonkeyPatch) -> None:
