@@ -5,7 +5,7 @@ UV := $(PY) -m uv
 EXAMPLE := examples/building_energy
 N ?= 300
 
-.PHONY: setup services demo test lint format clean
+.PHONY: setup services demo test lint format clean bench bench-smoke
 
 setup:  ## the environment, from uv.lock (installs uv itself if missing)
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
@@ -29,6 +29,12 @@ lint: setup  ## ruff (check + format) and mypy --strict
 
 test: lint services  ## lint, then the whole suite (slow and integration tests included)
 	$(UV) run --locked pytest -m "slow or not slow"
+
+bench: setup services  ## every benchmark at full size (tens of minutes; writes bench/out/); ONLY=name for one
+	$(UV) run --locked python -m bench.run --size full $(if $(ONLY),--only $(ONLY))
+
+bench-smoke: setup services  ## every benchmark at its tiny size, the Hatchet one included (about 2 minutes)
+	$(UV) run --locked python -m bench.run --size smoke $(if $(ONLY),--only $(ONLY))
 
 format: setup
 	$(UV) run --locked ruff format .
