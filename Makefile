@@ -33,7 +33,7 @@ test: lint services  ## lint, then the whole suite (slow and integration tests i
 bench: setup services  ## every benchmark at full size (tens of minutes; writes bench/out/); ONLY=name for one
 	$(UV) run --locked python -m bench.run --size full $(if $(ONLY),--only $(ONLY))
 
-bench-smoke: setup services  ## every benchmark at its tiny size, the Hatchet one included (about 2 minutes)
+bench-smoke: setup services  ## every benchmark at its tiny size, the Hatchet one included (about 4 minutes)
 	$(UV) run --locked python -m bench.run --size smoke $(if $(ONLY),--only $(ONLY))
 
 format: setup
