@@ -8,29 +8,40 @@ from __future__ import annotations
 
 import inspect
 import math
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
 from scythe.artifacts import upload_local_files
-from scythe.design import DesignLike, read_design, validate_design
-from scythe.errors import ScytheError
+from scythe.design import DesignLike, DesignSource, DesignValidator, open_design
+from scythe.errors import DesignError, ScytheError
 from scythe.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef, new_run_id, resolve_version
 from scythe.manifest import Manifest, git_sha, write_manifest
 from scythe.registry import Experiment
 from scythe.scatter_gather import RecursionMap
 from scythe.settings import get_settings
-from scythe.specs import ExperimentInputSpec, io_schema, is_file_reference
-from scythe.store import Store, open_store
+from scythe.specs import ExperimentInputSpec, holds_one_reference, io_schema
+from scythe.store import S3Store, Store, open_store
 from scythe.task import _put_table
 
 MAX_AUTO_BATCH = 1000
 TARGET_BATCHES = 64
+#: Rows validated at a time: one chunk's dicts and models are in memory, never the design's.
+CHUNK_ROWS = 20_000
+#: specs.pq row groups: pyarrow's default, as when the whole table is written at once.
+ROW_GROUP_ROWS = 1024 * 1024
+#: Concurrent PUTs of batch inputs to S3 (a local store writes from one background thread).
+UPLOAD_THREADS = 8
 
 
 class Allocation(BaseModel):
@@ -85,84 +96,236 @@ def prepare(
     batch_size: int | None = None,
     backend: str = "embedded",
 ) -> Allocation:
-    """Steps 1–3: validate every row, upload input files, write the run's files (manifest last)."""
+    """Steps 1–3: validate every row, upload input files, write the run's files (manifest last).
+
+    The design is validated in chunks and staged in a local temporary folder; the store is
+    touched only once every chunk validated.
+    """
     store = store or open_store(get_settings().store_uri(), get_settings().s3_endpoint_url)
-    rows, base_dir = read_design(design)
-    specs = validate_design(experiment.input_spec, rows, base_dir)
-    resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
-    taken = store.children(f"{experiment.name}/{resolved}")
-    run = RunRef(store=store.uri, experiment=experiment.name, version=resolved, run_id=new_run_id(taken))
-    size = batch_size or experiment.options.batch_size or auto_batch_size(len(specs))
-    manifest = Manifest(
-        experiment=experiment.name,
-        version=resolved,
-        run_id=run.run_id,
-        experiment_id=run.experiment_id,
-        experiment_ref=experiment.ref,
-        n_specs=len(specs),
-        batch_size=size,
-        n_batches=math.ceil(len(specs) / size),
-        retries=experiment.options.retries,
-        timeout=experiment.options.timeout,
-        backend=backend,
-        git_sha=git_sha(Path.cwd()),
-        image=get_settings().image,
-        scythe_version=_scythe_version(),
-    )
-    try:
-        _write_run(store, run, manifest, experiment, specs)
-    except BaseException:
-        store.delete_prefix(run.prefix)
-        raise
+    source = open_design(design)
+    if not len(source):
+        raise ScytheError("the design is empty: nothing to run")
+    with tempfile.TemporaryDirectory(prefix="scythe-allocation-") as staging:
+        staged = _stage_design(experiment.input_spec, source, Path(staging))
+        resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
+        taken = store.children(f"{experiment.name}/{resolved}")
+        run = RunRef(store=store.uri, experiment=experiment.name, version=resolved, run_id=new_run_id(taken))
+        size = batch_size or experiment.options.batch_size or auto_batch_size(staged.n_rows)
+        manifest = Manifest(
+            experiment=experiment.name,
+            version=resolved,
+            run_id=run.run_id,
+            experiment_id=run.experiment_id,
+            experiment_ref=experiment.ref,
+            n_specs=staged.n_rows,
+            batch_size=size,
+            n_batches=math.ceil(staged.n_rows / size),
+            retries=experiment.options.retries,
+            timeout=experiment.options.timeout,
+            backend=backend,
+            git_sha=git_sha(Path.cwd()),
+            image=get_settings().image,
+            scythe_version=_scythe_version(),
+        )
+        try:
+            _write_run(store, run, manifest, experiment, staged)
+        except BaseException:
+            store.delete_prefix(run.prefix)
+            raise
     return Allocation(run=run, manifest=manifest)
 
 
+@dataclass
+class _Staged:
+    """A validated design in a local folder: one Arrow IPC file per chunk, in design order."""
+
+    folder: Path
+    chunks: list[Path]
+    schema: pa.Schema
+    n_rows: int
+    local_files: dict[str, set[Path]]
+
+
+def _stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: Path) -> _Staged:
+    """Step 1: validate every chunk and keep its JSON-mode records as Arrow; a DesignError lists
+    every bad row of every chunk. Memory holds one chunk's dicts and models at a time."""
+    validator = DesignValidator(spec, source.base_dir)
+    plain = _plain_file_fields(spec)
+    chunks: list[Path] = []
+    schemas: list[pa.Schema] = []
+    for start, rows in source.chunks(CHUNK_ROWS):
+        specs = validator.validate(rows, start)
+        if specs is None or not validator.ok:
+            continue  # keep validating, to list every problem; nothing more is staged
+        table = _chunk_table(validator.adapter, specs, plain)
+        chunks.append(folder / f"{len(chunks):06d}.arrow")
+        with pa.OSFile(str(chunks[-1]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        schemas.append(table.schema)
+    if not validator.ok:
+        raise DesignError(validator.problems())
+    # Column types are inferred per chunk (a column may be all null in one, ints in one and
+    # floats in another): unified, they are what inference over the whole design gives.
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    return _Staged(folder, chunks, schema, len(source), validator.local_files())
+
+
+def _plain_file_fields(spec: type[ExperimentInputSpec]) -> list[str]:
+    """File fields whose JSON value is `str(value)`: `_chunk_table` writes them itself."""
+    decorators = spec.__pydantic_decorators__
+    if decorators.model_serializers:
+        return []
+    serialized = {name for d in decorators.field_serializers.values() for name in d.info.fields}
+    return [
+        name
+        for name, field in spec.model_fields.items()
+        if holds_one_reference(field)
+        and not field.exclude
+        and getattr(field, "exclude_if", None) is None
+        and not serialized & {name, "*"}
+    ]
+
+
+def _chunk_table(
+    adapter: TypeAdapter[list[ExperimentInputSpec]], specs: list[ExperimentInputSpec], plain: list[str]
+) -> pa.Table:
+    """The specs' JSON-mode dump as Arrow, columns in dump order. `plain` file fields are left out
+    of pydantic's dump and written as `str(value)` here: the same values, without a Python
+    serializer call per row."""
+    exclude = {"__all__": set(plain)} if plain else None
+    table = pa.Table.from_pylist(adapter.dump_python(specs, mode="json", exclude=exclude))
+    if not plain:
+        return table
+    extra = {
+        name: pa.array([None if (v := getattr(s, name)) is None else str(v) for s in specs]) for name in plain
+    }
+    order = [n for n in specs[0].__class__.model_fields if n in extra or n in table.column_names]
+    order += [n for n in table.column_names if n not in order]
+    return pa.Table.from_arrays([extra[n] if n in extra else table.column(n) for n in order], names=order)
+
+
 def _write_run(
-    store: Store,
-    run: RunRef,
-    manifest: Manifest,
-    experiment: Experiment[Any, Any],
-    specs: list[ExperimentInputSpec],
+    store: Store, run: RunRef, manifest: Manifest, experiment: Experiment[Any, Any], staged: _Staged
 ) -> None:
-    spec_type = experiment.input_spec
-    records: list[dict[str, Any]] = TypeAdapter(list[spec_type]).dump_python(specs, mode="json")  # type: ignore[valid-type]
-    artifacts = _upload_inputs(store, run, spec_type, specs, records)
-    for record in records:
-        record["experiment_id"] = run.experiment_id
-        record["root_workflow_run_id"] = run.run_id
-    table = pa.Table.from_pylist(records)
-    _put_table(store, run.key(SPECS), table)
-    for batch in range(manifest.n_batches):
-        rows = manifest.batch_range(batch)
-        _put_table(store, run.batch_input(batch), table.slice(rows.start, len(rows)))
-    io = {"experiment": experiment.name, **io_schema(spec_type, experiment.output_spec)}
+    """Steps 2–3: input files, then specs.pq and the batch inputs, the io spec, the manifest last."""
+    uploaded = upload_local_files(set().union(*staged.local_files.values()), store, run)
+    uris = {str(path): artifact.uri for path, artifact in uploaded.items()}
+    with _RunWriter(store, run, manifest, staged.folder / SPECS) as writer:
+        for chunk in staged.chunks:
+            table = _read_chunk(chunk, staged.schema)
+            writer.write(_with_run_columns(_with_uris(table, staged.local_files, uris), run))
+    store.put_file(run.key(SPECS), staged.folder / SPECS)
+    io = {"experiment": experiment.name, **io_schema(experiment.input_spec, experiment.output_spec)}
     store.put_bytes(run.key(IO_SPEC), yaml.safe_dump(io, sort_keys=False).encode())
+    artifacts = {
+        "files": {
+            name: sorted({uris[str(p)] for p in paths}) for name, paths in staged.local_files.items() if paths
+        },
+        "sources": [a.model_dump() for a in uploaded.values()],
+    }
     store.put_bytes(run.key(INPUT_ARTIFACTS), yaml.safe_dump(artifacts, sort_keys=False).encode())
     write_manifest(store, run, manifest)
 
 
-def _upload_inputs(
-    store: Store,
-    run: RunRef,
-    spec_type: type[ExperimentInputSpec],
-    specs: list[ExperimentInputSpec],
-    records: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Upload local input files once each and point the records at their stored URIs."""
-    fields = [n for n, f in spec_type.model_fields.items() if is_file_reference(f)]
-    local = {getattr(s, n) for s in specs for n in fields if isinstance(getattr(s, n), Path)}
-    uploaded = upload_local_files(local, store, run)
-    files: dict[str, list[str]] = {name: [] for name in fields}
-    for spec, record in zip(specs, records, strict=True):
-        for name in fields:
-            value = getattr(spec, name)
-            if isinstance(value, Path):
-                record[name] = uploaded[value].uri
-                files[name].append(record[name])
-    return {
-        "files": {name: sorted(set(uris)) for name, uris in files.items() if uris},
-        "sources": [a.model_dump() for a in uploaded.values()],
-    }
+def _read_chunk(path: Path, schema: pa.Schema) -> pa.Table:
+    with pa.OSFile(str(path), "rb") as source:
+        table = pa.ipc.open_file(source).read_all()
+    return table if table.schema == schema else table.cast(schema, safe=False)
+
+
+def _with_uris(table: pa.Table, local_files: dict[str, set[Path]], uris: dict[str, str]) -> pa.Table:
+    """Local input files replaced by their stored URIs (other references are kept as they are)."""
+    for name, paths in local_files.items():
+        if not paths:
+            continue
+        column = table.column(name)
+        local = pa.array(sorted(str(p) for p in paths), pa.string())
+        where = pc.index_in(column, value_set=local)
+        stored = pc.take(pa.array([uris[s] for s in local.to_pylist()], pa.string()), where)
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pc.if_else(pc.is_null(where), column, stored)
+        )
+    return table
+
+
+def _with_run_columns(table: pa.Table, run: RunRef) -> pa.Table:
+    """The run's own bookkeeping: every spec's experiment_id and root_workflow_run_id."""
+    for name, value in (("experiment_id", run.experiment_id), ("root_workflow_run_id", run.run_id)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(
+            index, name, pa.repeat(pa.scalar(value, table.schema.field(index).type), len(table))
+        )
+    return table
+
+
+class _RunWriter:
+    """Streams validated rows into specs.pq (a local file) and the batch inputs (to the store).
+
+    specs.pq gets row groups of pyarrow's default size, and each batch input is one table written
+    whole, so the files are byte for byte what writing the whole design at once gives. Batch
+    inputs are written by a thread pool (S3 PUTs overlap; Parquet encoding releases the GIL).
+    """
+
+    def __init__(self, store: Store, run: RunRef, manifest: Manifest, specs_path: Path) -> None:
+        self.store, self.run, self.manifest = store, run, manifest
+        self.specs_path = specs_path
+        self.specs: pq.ParquetWriter | None = None
+        self.pending_specs: list[pa.Table] = []
+        self.pending_batch: list[pa.Table] = []
+        self.batch = 0
+        self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS if isinstance(store, S3Store) else 1)
+        self.futures: list[Future[None]] = []
+
+    def __enter__(self) -> _RunWriter:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                self._flush_specs(final=True)
+                self._cut_batches(final=True)
+            for future in self.futures:
+                future.result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+            if self.specs is not None:
+                self.specs.close()
+
+    def write(self, table: pa.Table) -> None:
+        self.pending_specs.append(table)
+        self.pending_batch.append(table)
+        self._flush_specs(final=False)
+        self._cut_batches(final=False)
+
+    def _flush_specs(self, *, final: bool) -> None:
+        rows = pa.concat_tables(self.pending_specs) if self.pending_specs else None
+        if rows is None:
+            return
+        if self.specs is None:
+            self.specs = pq.ParquetWriter(str(self.specs_path), rows.schema)
+        whole = len(rows) if final else len(rows) - len(rows) % ROW_GROUP_ROWS
+        if whole:
+            self.specs.write_table(rows.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+        self.pending_specs = [rows.slice(whole)] if whole < len(rows) else []
+
+    def _cut_batches(self, *, final: bool) -> None:
+        rows = pa.concat_tables(self.pending_batch) if self.pending_batch else None
+        while rows is not None and self.batch < self.manifest.n_batches:
+            size = len(self.manifest.batch_range(self.batch))
+            if len(rows) < size:
+                break
+            self._submit(self.run.batch_input(self.batch), rows.slice(0, size).combine_chunks())
+            rows = rows.slice(size)
+            self.batch += 1
+        self.pending_batch = [rows] if rows is not None and len(rows) else []
+        if final and self.batch != self.manifest.n_batches:
+            raise RuntimeError(f"staged rows end at batch {self.batch} of {self.manifest.n_batches}")
+
+    def _submit(self, key: str, table: pa.Table) -> None:
+        self.futures = [f for f in self.futures if not f.done() or f.result()]
+        if len(self.futures) >= 4 * self.pool._max_workers:
+            self.futures.pop(0).result()
+        self.futures.append(self.pool.submit(_put_table, self.store, key, table))
 
 
 def _scythe_version() -> str:
