@@ -6,9 +6,11 @@ run either exists whole or not at all (a failed allocation removes what it had w
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
@@ -57,28 +59,46 @@ def auto_batch_size(n_specs: int) -> int:
 
 
 def default_version(experiment: Experiment[Any, Any]) -> str:
-    """The experiment's own version, else its project's (installed or not), else `keep`."""
+    """The experiment's own version, else its project's (installed or not), else `keep`.
+
+    Cheapest first: `packages_distributions()` reads every installed distribution's file list
+    (0.2–0.6 s), so it is asked only when neither an entry point nor a source tree answers.
+    """
     if experiment.version:
         return experiment.version
     top = experiment.fn.__module__.split(".")[0]
     for ep in entry_points(group="scythe.experiments"):  # editable installs map no modules
         if ep.value.split(":")[0].split(".")[0] == top and ep.dist is not None:
             return ep.dist.version
-    for dist in packages_distributions().get(top, []):
+    found = _source_tree_version(experiment)
+    if found:
+        return found
+    for dist in _packages_distributions().get(top, []):
         try:
             return dist_version(dist)
         except PackageNotFoundError:
             continue
-    return _source_tree_version(experiment) or "keep"
+    return "keep"
+
+
+@functools.cache
+def _packages_distributions() -> Mapping[str, list[str]]:
+    """Cached: installed distributions do not change while a process allocates."""
+    return packages_distributions()
 
 
 def _source_tree_version(experiment: Experiment[Any, Any]) -> str | None:
-    """The version in the pyproject.toml above the experiment's source, for uninstalled projects."""
+    """The version in the pyproject.toml above the experiment's source, for uninstalled projects.
+
+    Not for installed packages: one in a project's .venv would pick up that project's pyproject.
+    """
     from scythe.pyproject import read_pyproject
 
     try:
         source = Path(inspect.getfile(experiment.fn)).resolve()
     except (TypeError, OSError):
+        return None
+    if {"site-packages", "dist-packages"} & set(source.parts):
         return None
     for folder in source.parents:
         if (folder / "pyproject.toml").is_file():
