@@ -55,7 +55,7 @@ def open_design(design: DesignLike) -> DesignSource:
         return DesignSource(path.parent.resolve(), frame=_indexed(_read_table(path)))
     if isinstance(design, pd.DataFrame):
         return DesignSource(Path.cwd(), frame=_indexed(design))
-    return DesignSource(Path.cwd(), rows=design if isinstance(design, Sequence) else list(design))
+    return DesignSource(Path.cwd(), rows=design if isinstance(design, list | tuple) else list(design))
 
 
 def read_design(design: DesignLike) -> tuple[list[dict[str, Any]], Path]:
