@@ -254,17 +254,19 @@ def _read_chunk(path: Path, schema: pa.Schema) -> pa.Table:
 
 
 def _with_uris(table: pa.Table, local_files: dict[str, set[Path]], uris: dict[str, str]) -> pa.Table:
-    """Local input files replaced by their stored URIs (other references are kept as they are)."""
+    """Local input files replaced by their stored URIs (other references are kept as they are).
+
+    Mapped once per distinct value, then taken by index: a column names a handful of files."""
     for name, paths in local_files.items():
         if not paths:
             continue
         column = table.column(name)
-        local = pa.array(sorted(str(p) for p in paths), pa.string())
-        where = pc.index_in(column, value_set=local)
-        stored = pc.take(pa.array([uris[s] for s in local.to_pylist()], pa.string()), where)
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pc.if_else(pc.is_null(where), column, stored)
+        distinct = pc.unique(column)
+        stored = pa.array(
+            [uris.get(v, v) if v is not None else None for v in distinct.to_pylist()], column.type
         )
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.take(stored, pc.index_in(column, value_set=distinct)))
     return table
 
 
