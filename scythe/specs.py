@@ -98,6 +98,30 @@ def holds_one_reference(field: FieldInfo) -> bool:
     return any(m is _MARKER for m in metadata) and not _has_serializer([*metadata, *field.metadata])
 
 
+def json_as_is_type(field: FieldInfo) -> type | None:
+    """`str`, `int`, `float` or `bool` for fields of that type, a `Literal` of it, or either `| None`
+    (and no serializer of their own): their JSON-mode dump is the value itself, which allocation
+    writes to Arrow without pydantic's per-row dump. None for every other field."""
+    annotation, metadata = field.annotation, list(field.metadata)
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        if len(args) != 2 or type(None) not in args:
+            return None
+        annotation = args[1] if args[0] is type(None) else args[0]
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *more = typing.get_args(annotation)
+        metadata += more
+    if _has_serializer(metadata):
+        return None
+    if annotation in (str, int, float, bool):
+        return typing.cast(type, annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        kinds = {type(a) for a in typing.get_args(annotation)}
+        if len(kinds) == 1 and kinds <= {str, int, bool}:
+            return kinds.pop()
+    return None
+
+
 def _has_serializer(metadata: typing.Iterable[object]) -> bool:
     return any(isinstance(m, PlainSerializer | WrapSerializer) for m in metadata)
 

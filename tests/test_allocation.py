@@ -3,14 +3,17 @@ validated, and the same stored bytes whatever the chunk size."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from pydantic import Field
+from pydantic import Field, TypeAdapter, field_serializer
 from sample_experiments import square
 
 from scythe import DesignError, LocalStore
@@ -221,3 +224,47 @@ def test_installed_packages_do_not_take_a_surrounding_projects_version(tmp_path:
     spec.loader.exec_module(module)
     assert alloc.default_version(module.boxed) == "keep"
     assert alloc.default_version(square) != "keep"  # tests/ is in this checkout: its pyproject
+
+
+class OddInput(ExperimentInputSpec):
+    """Fields whose dump is not simply their value, and one computed the usual way."""
+
+    ratio: float = 0.0
+    count: int | float = 0
+    flag: bool | None = None
+    kind: Literal["a", "b"] = "a"
+    tags: list[str] = Field(default_factory=list)
+    when: dt.date | None = None
+    shown: str = ""
+    secret: str = Field(default="", exclude=True)
+    weather: FileReference | None = None
+
+    @field_serializer("shown")
+    def _upper(self, value: str) -> str:
+        return value.upper()
+
+
+def test_columns_built_without_pydantic_dump_equal_the_dump() -> None:
+    rows = [
+        {"ratio": float("nan"), "count": 1, "flag": True, "tags": ["x"], "when": "2026-01-02", "shown": "s"},
+        {"ratio": float("inf"), "count": 2.5, "kind": "b", "weather": "s3://bucket/w.csv", "secret": "k"},
+        {"ratio": 1, "count": True, "weather": "w.csv"},
+        {"ratio": 2.5},
+    ]
+    adapter = TypeAdapter(list[OddInput])
+    specs = adapter.validate_python(rows)
+    plain = alloc._plain_fields(OddInput)
+    assert plain["ratio"] is float
+    assert plain["weather"] is Path
+    assert "shown" not in plain
+    assert "tags" not in plain
+    for part in (specs, specs[:1], specs[2:]):
+        expected = pa.Table.from_pylist(adapter.dump_python(part, mode="json"))
+        assert parquet_bytes(alloc._chunk_table(adapter, part, plain)) == parquet_bytes(expected)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Tables compared as files: `Table.equals` holds NaN unequal to itself."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
