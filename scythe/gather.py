@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from scythe.layout import RunRef
 from scythe.manifest import Manifest
 from scythe.store import LocalStore, Store, staged_write
 from scythe.task import BatchOutcome, read_outcome
+
+IO_THREADS = 8  # concurrent requests to an object store: latency-bound, not CPU-bound
 
 
 class GatherSummary(BaseModel):
@@ -42,52 +44,73 @@ def missing_batches(store: Store, run: RunRef, manifest: Manifest) -> list[int]:
 
 def gather(store: Store, run: RunRef, manifest: Manifest, index: list[str]) -> GatherSummary:
     """Write every final table of a finished run; refuses while any batch is uncommitted."""
-    missing = missing_batches(store, run, manifest)
-    if missing:
-        raise ScytheError(
-            f"{len(missing)} of {manifest.n_batches} batches have no result yet "
-            f"(first: {missing[0]}); run `scythe resume {run.prefix}` to finish them"
-        )
-    outcomes = [_outcome(store, run, b) for b in range(manifest.n_batches)]
-    tables: dict[str, tuple[list[str], list[str]]] = {
-        "scalars": ([run.shard(o.batch, o.scalars) for o in outcomes if o.scalars], index),
-        "result_file_refs": ([run.shard(o.batch, o.file_refs) for o in outcomes if o.file_refs], index),
-        "errors": ([run.shard(o.batch, o.errors) for o in outcomes if o.errors], index),
-    }
-    for name in sorted({n for o in outcomes for n in o.frames}):
-        shards = [o for o in outcomes if name in o.frames]
-        keys = [run.shard(o.batch, o.frames[name].file) for o in shards]
-        tables[name] = (keys, shards[0].frames[name].index)
-    files = {}
-    for name, (keys, levels) in tables.items():
-        if keys:
-            final = run.final(name)
-            with _local_shards(store, keys) as paths, staged_write(store, final) as dest:
-                concat_parquet(paths, levels, dest)
-            files[name] = store.uri_for(final)
+    with _committed_shards(store, run, manifest.n_batches) as (outcomes, local):
+        tables: dict[str, tuple[list[Path], list[str]]] = {
+            "scalars": ([local(o, o.scalars) for o in outcomes if o.scalars], index),
+            "result_file_refs": ([local(o, o.file_refs) for o in outcomes if o.file_refs], index),
+            "errors": ([local(o, o.errors) for o in outcomes if o.errors], index),
+        }
+        for name in sorted({n for o in outcomes for n in o.frames}):
+            shards = [o for o in outcomes if name in o.frames]
+            paths = [local(o, o.frames[name].file) for o in shards]
+            tables[name] = (paths, shards[0].frames[name].index)
+        files = {}
+        for name, (paths, levels) in tables.items():
+            if paths:
+                final = run.final(name)
+                with staged_write(store, final) as dest:
+                    concat_parquet(paths, levels, dest)
+                files[name] = store.uri_for(final)
     return GatherSummary(
         succeeded=sum(o.succeeded for o in outcomes), failed=sum(o.failed for o in outcomes), files=files
     )
 
 
-def _outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome:
-    outcome = read_outcome(store, run, batch)
-    if outcome is None:
-        raise ScytheError(f"batch {batch} of {run.prefix} has no commit record")
-    return outcome
+_Local = Callable[[BatchOutcome, str], Path]
 
 
 @contextlib.contextmanager
-def _local_shards(store: Store, keys: list[str]) -> Iterator[list[Path]]:
-    """Local paths of the shards: the files themselves, or downloads to a temp dir (S3)."""
+def _committed_shards(
+    store: Store, run: RunRef, n_batches: int
+) -> Iterator[tuple[list[BatchOutcome], _Local]]:
+    """Every commit record in batch order, and a local path for each shard file they name.
+
+    On S3 each batch's record and shards are fetched by one pool thread (requests are latency-
+    bound); a LocalStore's files are read where they are.
+    """
     if isinstance(store, LocalStore):
-        yield [store.root / k for k in keys]
+        outcomes = [read_outcome(store, run, b) for b in range(n_batches)]
+        yield _all_committed(outcomes, run), lambda o, file: store.root / run.shard(o.batch, file)
         return
     with tempfile.TemporaryDirectory(prefix="scythe-gather-") as tmp:
-        paths = [Path(tmp) / f"{i:07d}.pq" for i in range(len(keys))]
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(store.get_file, keys, paths))
-        yield paths
+        folder = Path(tmp)
+
+        def fetch(batch: int) -> BatchOutcome | None:
+            outcome = read_outcome(store, run, batch)
+            for file in _shard_files(outcome):
+                store.get_file(run.shard(batch, file), folder / f"{batch:06d}" / file)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+            outcomes = list(pool.map(fetch, range(n_batches)))
+        yield _all_committed(outcomes, run), lambda o, file: folder / f"{o.batch:06d}" / file
+
+
+def _shard_files(outcome: BatchOutcome | None) -> list[str]:
+    if outcome is None:
+        return []
+    named = [outcome.scalars, outcome.file_refs, outcome.errors, *(f.file for f in outcome.frames.values())]
+    return [f for f in named if f]
+
+
+def _all_committed(outcomes: list[BatchOutcome | None], run: RunRef) -> list[BatchOutcome]:
+    missing = [b for b, o in enumerate(outcomes) if o is None]
+    if missing:
+        raise ScytheError(
+            f"{len(missing)} of {len(outcomes)} batches have no result yet "
+            f"(first: {missing[0]}); run `scythe resume {run.prefix}` to finish them"
+        )
+    return [o for o in outcomes if o is not None]
 
 
 def unified_schema(paths: list[Path], index: list[str]) -> pa.Schema:

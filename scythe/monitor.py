@@ -6,6 +6,7 @@ the store cannot know: whether batches are still queued or running, or failed fo
 
 from __future__ import annotations
 
+import math
 import time
 
 from pydantic import BaseModel
@@ -17,7 +18,8 @@ from scythe.manifest import Manifest
 from scythe.progress import spec_progress
 from scythe.store import Store
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.2  # one HEAD for the gather summary: the latency after the run is done
+PROGRESS_SECONDS = 2.0  # one LIST of commit records: the progress bar and the lost-gather check
 HATCHET_CHECK_SECONDS = 15.0
 REGATHER_SECONDS = 60.0
 
@@ -45,26 +47,48 @@ def wait_for_gather(store: Store, run: RunRef, manifest: Manifest, *, progress: 
     """Block until the run's gather task has written its summary; fail if Hatchet gave up on it."""
     from scythe.backends import hatchet
 
-    last_check = time.monotonic()
+    gathered = run.key(hatchet.GATHERED)
+    last_listing = last_check = -math.inf
     complete_since: float | None = None
     with spec_progress(progress) as bar:
         task = bar.add_task(f"{run.experiment} {run.version} (hatchet)", total=manifest.n_specs, failed=0)
-        while True:
-            state = store_progress(store, run, manifest)
-            bar.update(task, completed=state.specs_done)
-            if state.gathered:
-                return GatherSummary.model_validate_json(store.get_bytes(run.key(hatchet.GATHERED)))
-            if state.batches_done == manifest.n_batches:
-                complete_since = complete_since or time.monotonic()
-                if time.monotonic() - complete_since > REGATHER_SECONDS:
-                    hatchet.trigger_gather(run)  # the last batch's trigger was lost; gather is idempotent
-                    complete_since = time.monotonic()
-            if time.monotonic() - last_check > HATCHET_CHECK_SECONDS:
-                last_check = time.monotonic()
-                counts = hatchet.task_counts(run, manifest.created_at)
-                if counts.queued + counts.running == 0 and (counts.failed or counts.cancelled):
-                    raise ScytheError(
-                        f"{counts.failed} batch task(s) failed and {counts.cancelled} were cancelled in "
-                        f"Hatchet; finished batches are kept: `scythe resume {run.prefix}` retries the rest"
-                    )
+        while not store.exists(gathered):
+            now = time.monotonic()
+            if now - last_listing >= PROGRESS_SECONDS:
+                last_listing = now
+                state = store_progress(store, run, manifest)
+                bar.update(task, completed=state.specs_done)
+                complete_since = _regather_if_lost(run, state, manifest, complete_since, now)
+            if now - last_check >= HATCHET_CHECK_SECONDS:
+                last_check = now
+                _fail_if_given_up(run, manifest)
             time.sleep(POLL_SECONDS)
+        bar.update(task, completed=manifest.n_specs)
+    return GatherSummary.model_validate_json(store.get_bytes(gathered))
+
+
+def _regather_if_lost(
+    run: RunRef, state: RunProgress, manifest: Manifest, complete_since: float | None, now: float
+) -> float | None:
+    """Every batch committed long ago but no summary: the last batch's trigger was lost."""
+    from scythe.backends import hatchet
+
+    if state.batches_done < manifest.n_batches:
+        return None
+    if complete_since is None:
+        return now
+    if now - complete_since > REGATHER_SECONDS:
+        hatchet.trigger_gather(run)  # gather is idempotent
+        return now
+    return complete_since
+
+
+def _fail_if_given_up(run: RunRef, manifest: Manifest) -> None:
+    from scythe.backends import hatchet
+
+    counts = hatchet.task_counts(run, manifest.created_at)
+    if counts.queued + counts.running == 0 and (counts.failed or counts.cancelled):
+        raise ScytheError(
+            f"{counts.failed} batch task(s) failed and {counts.cancelled} were cancelled in "
+            f"Hatchet; finished batches are kept: `scythe resume {run.prefix}` retries the rest"
+        )

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from scythe.errors import StoreError
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
 
@@ -116,6 +117,15 @@ class LocalStore:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
 
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+def _copy_stream(stream: StreamingBody, dest: Path) -> None:
+    with dest.open("wb") as out:
+        for chunk in stream.iter_chunks(1 << 20):
+            out.write(chunk)
+
+
 class S3Store:
     """Any S3-compatible endpoint (AWS, SeaweedFS, MinIO); credentials come from `AWS_*`."""
 
@@ -133,6 +143,7 @@ class S3Store:
         config = Config(
             retries={"max_attempts": 12, "mode": "standard"},
             connect_timeout=5,
+            max_pool_connections=32,  # gather, allocation and Hatchet slots share one client
             s3={"addressing_style": "path"} if endpoint_url else {},
         )
         self.client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
@@ -157,9 +168,14 @@ class S3Store:
         self.client.upload_file(str(path), self.bucket, self._key(key))
 
     def get_file(self, key: str, dest: Path) -> None:
-        if not self.exists(key):
-            raise StoreError(f"missing from the store: {self.uri_for(key)}")
-        _atomic_local_write(dest, lambda p: self.client.download_file(self.bucket, self._key(key), str(p)))
+        # One streamed GET: boto3's download_file adds a HEAD and a thread pool per call, which
+        # dominated gathers of many small shards.
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+        with body:
+            _atomic_local_write(dest, lambda p: _copy_stream(body, p))
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -167,7 +183,7 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return False
             raise
         return True

@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 from pydantic import AnyUrl, BaseModel, Field
 
 from scythe.context import using_logger
+from scythe.errors import StoreError
 from scythe.layout import COMMIT, RunRef
 from scythe.manifest import Manifest, read_manifest
 from scythe.registry import Experiment, load_experiment
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
-from scythe.store import Store, local_copy, open_store
+from scythe.store import Store, open_store
 
 RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
 _PRIMITIVE = (int, float, str, bool, type(None))
@@ -72,10 +73,12 @@ class _Rows:
 
 
 def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
-    key = run.shard(batch, COMMIT)
-    if not store.exists(key):
+    """The batch's commit record, or None if it has none (one GET: no HEAD first)."""
+    try:
+        data = store.get_bytes(run.shard(batch, COMMIT))
+    except StoreError:
         return None
-    return BatchOutcome.model_validate_json(store.get_bytes(key))
+    return BatchOutcome.model_validate_json(data)
 
 
 def run_batch(
@@ -89,10 +92,11 @@ def run_batch(
     """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites)."""
     started = time.perf_counter()
     store = open_store(run.store, _endpoint())
-    manifest = _manifest(store, run)
+    manifest = cached_manifest(store, run)
     experiment = load_experiment(manifest.experiment_ref)
-    with local_copy(store, run.batch_input(batch)) as path:
-        rows: list[dict[str, Any]] = pq.ParquetFile(path).read().to_pylist()
+    # A batch's inputs are small: one GET into memory (no temp file, no transfer threads).
+    data = store.get_bytes(run.batch_input(batch))
+    rows: list[dict[str, Any]] = pq.read_table(pa.BufferReader(data)).to_pylist()
     index_names = experiment.input_spec.index_fields()
     buffer = io.StringIO()
     task_log = _capturing_logger(buffer, logger)
@@ -112,7 +116,7 @@ def run_batch(
 
 
 @functools.lru_cache(maxsize=32)
-def _manifest(store: Store, run: RunRef) -> Manifest:
+def cached_manifest(store: Store, run: RunRef) -> Manifest:
     """A run's manifest never changes once written, so a worker reads it once."""
     return read_manifest(store, run)
 
