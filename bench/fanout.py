@@ -62,6 +62,7 @@ UPSTREAM_PY = UPSTREAM_VENV / "bin" / "python"
 UPSTREAM_REQUIREMENTS = ["scythe-engine==1.3.0", "hatchet-sdk==1.38.0", "requests"]
 RAW_TASK = "bench_raw_noop"
 RAW_BATCH_TASK = "bench_raw_batch"
+RAW_DURABLE_TASK = "bench_raw_durable"
 TARGET_RATIO = 1.2
 
 
@@ -71,6 +72,12 @@ class RawInput(BaseModel):
 
 class RawBatchInput(BaseModel):
     xs: list[float]
+
+
+class RawDurableInput(BaseModel):
+    xs: list[float]
+    bucket: str
+    key: str
 
 
 class RawOutput(BaseModel):
@@ -100,7 +107,31 @@ def serve_raw(slots: int) -> None:
     async def raw_batch(item: RawBatchInput, ctx: Context) -> RawBatchOutput:
         return RawBatchOutput(ys=[noop.fn(PointInput(x=x)).y for x in item.xs])
 
-    hatchet.worker("bench-raw", slots=slots, workflows=[raw_noop, raw_batch]).start()
+    s3 = _s3_client()
+
+    @hatchet.task(name=RAW_DURABLE_TASK, input_validator=RawDurableInput)
+    def raw_durable(item: RawDurableInput, ctx: Context) -> dict[str, int]:
+        ys = [noop.fn(PointInput(x=x)).y for x in item.xs]
+        s3.put_object(Bucket=item.bucket, Key=item.key, Body=_parquet({"x": item.xs, "y": ys}))
+        return {"rows": len(ys)}
+
+    hatchet.worker("bench-raw", slots=slots, workflows=[raw_noop, raw_batch, raw_durable]).start()
+
+
+def _s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(s3={"addressing_style": "path"}, max_pool_connections=32))
+
+
+def _parquet(columns: dict[str, list[float]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), sink)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +184,42 @@ def child_raw(n: int, batch_size: int) -> dict[str, Any]:
     got = len(results) if batch_size <= 1 else sum(len(r.ys) for r in results)
     if got != n:
         raise RuntimeError(f"raw SDK returned {got} of {n} results")
+    return {"seconds": seconds, "tasks": len(items)}
+
+
+def child_raw_durable(n: int, batch_size: int, bucket: str, prefix: str) -> dict[str, Any]:
+    """The least a durable result needs: each batch task PUTs its rows to S3, the driver then
+    GETs every part and writes one Parquet file back (no validation, no manifest, no retries)."""
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hatchet_sdk import Hatchet
+
+    s3 = _s3_client()
+    stub = Hatchet().stubs.task(name=RAW_DURABLE_TASK, input_validator=RawDurableInput)
+    keys = [f"{prefix}/parts/{lo:09d}.pq" for lo in range(0, n, batch_size)]
+    items = [
+        stub.create_bulk_run_item(
+            RawDurableInput(xs=[float(i) for i in range(lo, min(n, lo + batch_size))], bucket=bucket, key=key)
+        )
+        for lo, key in zip(range(0, n, batch_size), keys, strict=True)
+    ]
+    started = time.perf_counter()
+    stub.run_many(items)
+
+    def part(key: str) -> pa.Table:
+        return pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+    with ThreadPoolExecutor(8) as pool:
+        table = pa.concat_tables(pool.map(part, keys))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/final.pq", Body=sink.getvalue().to_pybytes())
+    seconds = time.perf_counter() - started
+    if table.num_rows != n:
+        raise RuntimeError(f"raw SDK + S3 gathered {table.num_rows} of {n} rows")
     return {"seconds": seconds, "tasks": len(items)}
 
 
@@ -349,6 +416,11 @@ def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: boo
 
         return go
 
+    def raw_durable(rep: int) -> dict[str, Any]:
+        params = {"n": n, "batch_size": batch, "bucket": BUCKET, "prefix": f"raw-{uuid.uuid4().hex[:8]}"}
+        log = logs / f"hatchet-raw-durable-{n}-{rep}.log"
+        return run_child("bench.fanout:child_raw_durable", params, env=running.env, log=log).data
+
     def upstream_run(rep: int) -> dict[str, Any]:
         params = {"n": n, "run_name": f"bench-{uuid.uuid4().hex[:8]}", "factor": 10, "max_depth": 0}
         argv = [str(UPSTREAM_PY), str(BENCH / "upstream" / "driver.py"), json_dumps(params)]
@@ -373,6 +445,11 @@ def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: boo
             f"raw SDK, {n_batches} batch tasks",
             raw(batch),
             "Scythe's batching without Scythe: inline payloads, nothing stored",
+        ),
+        Contender(
+            f"raw SDK + S3, {n_batches} batch tasks",
+            raw_durable,
+            "the same tasks, each PUTting its rows to S3; the driver GETs every part and writes one file",
         ),
     ]
     if per_task:

@@ -48,7 +48,7 @@ def wait_for_gather(store: Store, run: RunRef, manifest: Manifest, *, progress: 
     from scythe.backends import hatchet
 
     gathered = run.key(hatchet.GATHERED)
-    last_listing = last_check = -math.inf
+    last_listing, last_check = -math.inf, time.monotonic()  # Hatchet is asked only after a while
     complete_since: float | None = None
     with spec_progress(progress) as bar:
         task = bar.add_task(f"{run.experiment} {run.version} (hatchet)", total=manifest.n_specs, failed=0)
