@@ -96,7 +96,7 @@ def run_batch(
     experiment = load_experiment(manifest.experiment_ref)
     # A batch's inputs are small: one GET into memory (no temp file, no transfer threads).
     data = store.get_bytes(run.batch_input(batch))
-    rows: list[dict[str, Any]] = pq.read_table(pa.BufferReader(data)).to_pylist()
+    rows: list[dict[str, Any]] = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False).to_pylist()
     index_names = experiment.input_spec.index_fields()
     buffer = io.StringIO()
     task_log = _capturing_logger(buffer, logger)
