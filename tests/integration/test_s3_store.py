@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sample_experiments import reporter, square
 
 from integration.conftest import Stack
 from scythe import allocate
+from scythe.errors import StoreError
 from scythe.results import download, load
 from scythe.store import open_store, staged_write
 
@@ -19,6 +21,11 @@ def test_store_interface_round_trips(stack_env: Stack, tmp_path: Path) -> None:
     assert store.get_bytes("a/b/c.txt") == b"hello"
     assert store.exists("a/b/c.txt")
     assert not store.exists("a/b/missing.txt")
+    with pytest.raises(StoreError, match="missing from the store"):
+        store.get_bytes("a/b/missing.txt")
+    with pytest.raises(StoreError, match="missing from the store"):
+        store.get_file("a/b/missing.txt", tmp_path / "never.txt")
+    assert list(tmp_path.iterdir()) == []  # no partial download left behind
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * (9 * 1024 * 1024))  # multipart upload
     store.put_file("a/big.bin", big)
