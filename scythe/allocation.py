@@ -309,7 +309,8 @@ class _RunWriter:
         self.pending_specs: list[pa.Table] = []
         self.pending_batch: list[pa.Table] = []
         self.batch = 0
-        self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS if isinstance(store, S3Store) else 1)
+        self.threads = UPLOAD_THREADS if isinstance(store, S3Store) else 1
+        self.pool = ThreadPoolExecutor(max_workers=self.threads)
         self.futures: list[Future[None]] = []
 
     def __enter__(self) -> _RunWriter:
@@ -358,9 +359,9 @@ class _RunWriter:
             raise RuntimeError(f"staged rows end at batch {self.batch} of {self.manifest.n_batches}")
 
     def _submit(self, key: str, table: pa.Table) -> None:
-        self.futures = [f for f in self.futures if not f.done() or f.result()]
-        if len(self.futures) >= 4 * self.pool._max_workers:
-            self.futures.pop(0).result()
+        """Queued for the pool; a few batches at most wait, so memory stays about one chunk's."""
+        while len(self.futures) >= 4 * self.threads:
+            self.futures.pop(0).result()  # raises a failed write's error here
         self.futures.append(self.pool.submit(_put_table, self.store, key, table))
 
 
