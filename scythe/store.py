@@ -126,27 +126,37 @@ def _copy_stream(stream: StreamingBody, dest: Path) -> None:
             out.write(chunk)
 
 
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, access_key: str | None, pid: int) -> S3Client:
+    """One thread-safe client per endpoint, credentials and process, shared by every store.
+
+    A worker serves runs under many prefixes, and a client costs ~50 ms to create. Keyed by pid
+    because a forked child must not share its parent's connections.
+    """
+    import boto3
+    from botocore.config import Config
+
+    # Retries ride out a server restart of several seconds instead of losing a shard;
+    # S3-compatible servers (SeaweedFS, MinIO) want path-style addressing.
+    config = Config(
+        retries={"max_attempts": 12, "mode": "standard"},
+        connect_timeout=5,
+        max_pool_connections=32,  # gather, allocation and Hatchet slots share one client
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
 class S3Store:
     """Any S3-compatible endpoint (AWS, SeaweedFS, MinIO); credentials come from `AWS_*`."""
 
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         endpoint_url = (
             endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         )
-        # Retries ride out a server restart of several seconds instead of losing a shard;
-        # S3-compatible servers (SeaweedFS, MinIO) want path-style addressing.
-        config = Config(
-            retries={"max_attempts": 12, "mode": "standard"},
-            connect_timeout=5,
-            max_pool_connections=32,  # gather, allocation and Hatchet slots share one client
-            s3={"addressing_style": "path"} if endpoint_url else {},
-        )
-        self.client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        self.client: S3Client = _s3_client(endpoint_url, os.environ.get("AWS_ACCESS_KEY_ID"), os.getpid())
 
     @property
     def uri(self) -> str:

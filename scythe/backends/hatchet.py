@@ -320,5 +320,18 @@ def cancel(run: RunRef, since: Any) -> None:
 def start_worker(experiments: list[Experiment[Any, Any]], *, name: str, slots: int) -> None:
     """Serve `experiments` until interrupted (blocks)."""
     hatchet = connect()
+    _warm_up()
     worker = hatchet.worker(name, slots=slots, workflows=define_tasks(hatchet, experiments))
     worker.start()
+
+
+def _warm_up() -> None:
+    """Import what a batch needs (pandas, pyarrow, boto3: ~2 s) before taking the first task,
+    not inside it while every slot's thread waits on the import lock."""
+    import scythe.gather
+    import scythe.task  # noqa: F401
+    from scythe.settings import get_settings
+    from scythe.store import open_store
+
+    settings = get_settings()
+    open_store(settings.store_uri(), settings.s3_endpoint_url)
