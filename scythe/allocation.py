@@ -11,39 +11,25 @@ import inspect
 import math
 import tempfile
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import yaml
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
-from scythe.artifacts import upload_local_files
-from scythe.design import DesignLike, DesignSource, DesignValidator, open_design
-from scythe.errors import DesignError, ScytheError
-from scythe.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef, new_run_id, resolve_version
-from scythe.manifest import Manifest, git_sha, write_manifest
+from scythe.design import DesignLike, open_design
+from scythe.errors import ScytheError
+from scythe.layout import RunRef, new_run_id, resolve_version
+from scythe.manifest import Manifest, git_sha
 from scythe.registry import Experiment
 from scythe.scatter_gather import RecursionMap
 from scythe.settings import get_settings
-from scythe.specs import ExperimentInputSpec, holds_one_reference, io_schema, json_as_is_type
-from scythe.store import S3Store, Store, open_store
-from scythe.task import _put_table
+from scythe.staging import stage_design, write_run
+from scythe.store import Store, open_store
 
 MAX_AUTO_BATCH = 1000
 TARGET_BATCHES = 64
-#: Rows validated at a time: one chunk's dicts and models are in memory, never the design's.
-CHUNK_ROWS = 20_000
-#: specs.pq row groups: pyarrow's default, as when the whole table is written at once.
-ROW_GROUP_ROWS = 1024 * 1024
-#: Concurrent PUTs of batch inputs to S3 (a local store writes from one background thread).
-UPLOAD_THREADS = 8
 
 
 class Allocation(BaseModel):
@@ -126,7 +112,7 @@ def prepare(
     if not len(source):
         raise ScytheError("the design is empty: nothing to run")
     with tempfile.TemporaryDirectory(prefix="scythe-allocation-") as staging:
-        staged = _stage_design(experiment.input_spec, source, Path(staging))
+        staged = stage_design(experiment.input_spec, source, Path(staging))
         resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
         taken = store.children(f"{experiment.name}/{resolved}")
         run = RunRef(store=store.uri, experiment=experiment.name, version=resolved, run_id=new_run_id(taken))
@@ -148,221 +134,11 @@ def prepare(
             scythe_version=_scythe_version(),
         )
         try:
-            _write_run(store, run, manifest, experiment, staged)
+            write_run(store, run, manifest, experiment, staged)
         except BaseException:
             store.delete_prefix(run.prefix)
             raise
     return Allocation(run=run, manifest=manifest)
-
-
-@dataclass
-class _Staged:
-    """A validated design in a local folder: one Arrow IPC file per chunk, in design order."""
-
-    folder: Path
-    chunks: list[Path]
-    schema: pa.Schema
-    n_rows: int
-    local_files: dict[str, set[Path]]
-
-
-def _stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: Path) -> _Staged:
-    """Step 1: validate every chunk and keep its JSON-mode records as Arrow; a DesignError lists
-    every bad row of every chunk. Memory holds one chunk's dicts and models at a time."""
-    validator = DesignValidator(spec, source.base_dir)
-    plain = _plain_fields(spec)
-    chunks: list[Path] = []
-    schemas: list[pa.Schema] = []
-    for start, rows in source.chunks(CHUNK_ROWS):
-        specs = validator.validate(rows, start)
-        if specs is None or not validator.ok:
-            continue  # keep validating, to list every problem; nothing more is staged
-        table = _chunk_table(validator.adapter, specs, plain)
-        chunks.append(folder / f"{len(chunks):06d}.arrow")
-        with pa.OSFile(str(chunks[-1]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        schemas.append(table.schema)
-    if not validator.ok:
-        raise DesignError(validator.problems())
-    # Column types are inferred per chunk (a column may be all null in one, ints in one and
-    # floats in another): unified, they are what inference over the whole design gives.
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
-    return _Staged(folder, chunks, schema, len(source), validator.local_files())
-
-
-def _plain_fields(spec: type[ExperimentInputSpec]) -> dict[str, type]:
-    """The fields `_chunk_table` writes itself, by kind (`Path` for a file reference, written as
-    `str(value)`; `str`, `int`, `float`, `bool` for values dumped as they are). None when a
-    serializer or computed field of the model's own could change what a dump gives."""
-    decorators = spec.__pydantic_decorators__
-    if decorators.model_serializers or spec.model_computed_fields:
-        return {}
-    serialized = {name for d in decorators.field_serializers.values() for name in d.info.fields}
-    plain: dict[str, type] = {}
-    for name, field in spec.model_fields.items():
-        if field.exclude or getattr(field, "exclude_if", None) is not None or serialized & {name, "*"}:
-            continue
-        kind = Path if holds_one_reference(field) else json_as_is_type(field)
-        if kind is not None:
-            plain[name] = kind
-    return plain
-
-
-def _plain_column(specs: list[ExperimentInputSpec], name: str, kind: type) -> pa.Array | None:
-    """One field of every spec as Arrow, the values a JSON-mode dump gives; None when a value is
-    not of the field's own type (a str subclass, an int in a float field, …): pydantic's dump then
-    decides, as before."""
-    values = [getattr(s, name) for s in specs]
-    if kind is Path:
-        return pa.array([None if v is None else str(v) for v in values])
-    if not set(map(type, values)) <= {kind, type(None)}:
-        return None
-    return pa.array(values)
-
-
-def _chunk_table(
-    adapter: TypeAdapter[list[ExperimentInputSpec]], specs: list[ExperimentInputSpec], plain: dict[str, type]
-) -> pa.Table:
-    """The specs' JSON-mode dump as Arrow, in dump order. `plain` fields are built here column by
-    column (the same values, without a Python-level dump of 10^6 dicts); pydantic dumps the rest."""
-    fields = type(specs[0]).model_fields
-    built = {name: _plain_column(specs, name, kind) for name, kind in plain.items()}
-    columns = {name: array for name, array in built.items() if array is not None}
-    rest = [n for n, f in fields.items() if n not in columns and not f.exclude]
-    table = pa.table({})
-    if rest or type(specs[0]).model_computed_fields:
-        exclude = {"__all__": set(columns)} if columns else None
-        table = pa.Table.from_pylist(adapter.dump_python(specs, mode="json", exclude=exclude))
-    order = [n for n in fields if n in columns or n in table.column_names]
-    order += [n for n in table.column_names if n not in order]
-    return pa.Table.from_arrays([columns[n] if n in columns else table.column(n) for n in order], names=order)
-
-
-def _write_run(
-    store: Store, run: RunRef, manifest: Manifest, experiment: Experiment[Any, Any], staged: _Staged
-) -> None:
-    """Steps 2–3: input files, then specs.pq and the batch inputs, the io spec, the manifest last."""
-    uploaded = upload_local_files(set().union(*staged.local_files.values()), store, run)
-    uris = {str(path): artifact.uri for path, artifact in uploaded.items()}
-    with _RunWriter(store, run, manifest, staged.folder / SPECS) as writer:
-        for chunk in staged.chunks:
-            table = _read_chunk(chunk, staged.schema)
-            writer.write(_with_run_columns(_with_uris(table, staged.local_files, uris), run))
-    store.put_file(run.key(SPECS), staged.folder / SPECS)
-    io = {"experiment": experiment.name, **io_schema(experiment.input_spec, experiment.output_spec)}
-    store.put_bytes(run.key(IO_SPEC), yaml.safe_dump(io, sort_keys=False).encode())
-    artifacts = {
-        "files": {
-            name: sorted({uris[str(p)] for p in paths}) for name, paths in staged.local_files.items() if paths
-        },
-        "sources": [a.model_dump() for a in uploaded.values()],
-    }
-    store.put_bytes(run.key(INPUT_ARTIFACTS), yaml.safe_dump(artifacts, sort_keys=False).encode())
-    write_manifest(store, run, manifest)
-
-
-def _read_chunk(path: Path, schema: pa.Schema) -> pa.Table:
-    with pa.OSFile(str(path), "rb") as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table if table.schema == schema else table.cast(schema, safe=False)
-
-
-def _with_uris(table: pa.Table, local_files: dict[str, set[Path]], uris: dict[str, str]) -> pa.Table:
-    """Local input files replaced by their stored URIs (other references are kept as they are).
-
-    Mapped once per distinct value, then taken by index: a column names a handful of files."""
-    for name, paths in local_files.items():
-        if not paths:
-            continue
-        column = table.column(name)
-        distinct = pc.unique(column)
-        stored = pa.array(
-            [uris.get(v, v) if v is not None else None for v in distinct.to_pylist()], column.type
-        )
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, pc.take(stored, pc.index_in(column, value_set=distinct)))
-    return table
-
-
-def _with_run_columns(table: pa.Table, run: RunRef) -> pa.Table:
-    """The run's own bookkeeping: every spec's experiment_id and root_workflow_run_id."""
-    for name, value in (("experiment_id", run.experiment_id), ("root_workflow_run_id", run.run_id)):
-        index = table.schema.get_field_index(name)
-        table = table.set_column(
-            index, name, pa.repeat(pa.scalar(value, table.schema.field(index).type), len(table))
-        )
-    return table
-
-
-class _RunWriter:
-    """Streams validated rows into specs.pq (a local file) and the batch inputs (to the store).
-
-    specs.pq gets row groups of pyarrow's default size, and each batch input is one table written
-    whole, so the files are byte for byte what writing the whole design at once gives. Batch
-    inputs are written by a thread pool (S3 PUTs overlap; Parquet encoding releases the GIL).
-    """
-
-    def __init__(self, store: Store, run: RunRef, manifest: Manifest, specs_path: Path) -> None:
-        self.store, self.run, self.manifest = store, run, manifest
-        self.specs_path = specs_path
-        self.specs: pq.ParquetWriter | None = None
-        self.pending_specs: list[pa.Table] = []
-        self.pending_batch: list[pa.Table] = []
-        self.batch = 0
-        self.threads = UPLOAD_THREADS if isinstance(store, S3Store) else 1
-        self.pool = ThreadPoolExecutor(max_workers=self.threads)
-        self.futures: list[Future[None]] = []
-
-    def __enter__(self) -> _RunWriter:
-        return self
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        try:
-            if kind is None:
-                self._flush_specs(final=True)
-                self._cut_batches(final=True)
-            for future in self.futures:
-                future.result()
-        finally:
-            self.pool.shutdown(cancel_futures=True)
-            if self.specs is not None:
-                self.specs.close()
-
-    def write(self, table: pa.Table) -> None:
-        self.pending_specs.append(table)
-        self.pending_batch.append(table)
-        self._flush_specs(final=False)
-        self._cut_batches(final=False)
-
-    def _flush_specs(self, *, final: bool) -> None:
-        rows = pa.concat_tables(self.pending_specs) if self.pending_specs else None
-        if rows is None:
-            return
-        if self.specs is None:
-            self.specs = pq.ParquetWriter(str(self.specs_path), rows.schema)
-        whole = len(rows) if final else len(rows) - len(rows) % ROW_GROUP_ROWS
-        if whole:
-            self.specs.write_table(rows.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
-        self.pending_specs = [rows.slice(whole)] if whole < len(rows) else []
-
-    def _cut_batches(self, *, final: bool) -> None:
-        rows = pa.concat_tables(self.pending_batch) if self.pending_batch else None
-        while rows is not None and self.batch < self.manifest.n_batches:
-            size = len(self.manifest.batch_range(self.batch))
-            if len(rows) < size:
-                break
-            self._submit(self.run.batch_input(self.batch), rows.slice(0, size).combine_chunks())
-            rows = rows.slice(size)
-            self.batch += 1
-        self.pending_batch = [rows] if rows is not None and len(rows) else []
-        if final and self.batch != self.manifest.n_batches:
-            raise RuntimeError(f"staged rows end at batch {self.batch} of {self.manifest.n_batches}")
-
-    def _submit(self, key: str, table: pa.Table) -> None:
-        """Queued for the pool; a few batches at most wait, so memory stays about one chunk's."""
-        while len(self.futures) >= 4 * self.threads:
-            self.futures.pop(0).result()  # raises a failed write's error here
-        self.futures.append(self.pool.submit(_put_table, self.store, key, table))
 
 
 def _scythe_version() -> str:

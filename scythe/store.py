@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from scythe.errors import StoreError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
@@ -278,3 +279,13 @@ def staged_write(store: Store, key: str) -> Iterator[Path]:
         path = Path(tmp) / Path(key).name
         yield path
         store.put_file(key, path)
+
+
+def put_table(store: Store, key: str, table: pa.Table) -> None:
+    """`table` as one Parquet object at `key` (encoded in memory: shards and batch inputs are small)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    store.put_bytes(key, sink.getvalue().to_pybytes())

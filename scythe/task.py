@@ -31,7 +31,7 @@ from scythe.layout import COMMIT, RunRef
 from scythe.manifest import Manifest, read_manifest
 from scythe.registry import Experiment, load_experiment
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
-from scythe.store import Store, open_store
+from scythe.store import Store, open_store, put_table
 
 RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
 _PRIMITIVE = (int, float, str, bool, type(None))
@@ -334,7 +334,7 @@ def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutc
     outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
     for name, frames in out.frames.items():
         file = f"df-{name}.pq"
-        _put_table(store, run.shard(batch, file), pa.concat_tables(frames, promote_options="permissive"))
+        put_table(store, run.shard(batch, file), pa.concat_tables(frames, promote_options="permissive"))
         outcome.frames[name] = FrameShard(file=file, index=out.frame_index[name])
     return outcome
 
@@ -342,11 +342,5 @@ def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutc
 def _put_rows(store: Store, run: RunRef, batch: int, name: str, rows: list[dict[str, Any]]) -> str | None:
     if not rows:
         return None
-    _put_table(store, run.shard(batch, name), pa.Table.from_pylist(rows))
+    put_table(store, run.shard(batch, name), pa.Table.from_pylist(rows))
     return name
-
-
-def _put_table(store: Store, key: str, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    store.put_bytes(key, sink.getvalue().to_pybytes())

@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, TypeAdapter, field_serializer
 from sample_experiments import square
 
-from scythe import DesignError, LocalStore
+from scythe import DesignError, LocalStore, staging
 from scythe import allocation as alloc
 from scythe.base import ExperimentInputSpec, ExperimentOutputSpec, FileReference
 from scythe.registry import ExperimentRegistry
@@ -89,11 +89,11 @@ def test_chunk_size_changes_no_stored_byte(
 ) -> None:
     design = site_design(tmp_path / "weather", 50)
     root = tmp_path / "store"
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 1_000_000)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 1_000_000)
     whole = alloc.prepare(site, design, store=LocalStore(root), batch_size=6)
     expected = stored_files(root)
     shutil.rmtree(root)
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 7)  # crosses batch boundaries (6) and the null runs
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 7)  # crosses batch boundaries (6) and the null runs
     chunked = alloc.prepare(site, design, store=LocalStore(root), batch_size=6)
     assert chunked.manifest == whole.manifest.model_copy(update={"created_at": chunked.manifest.created_at})
     assert stored_files(root) == expected
@@ -102,7 +102,7 @@ def test_chunk_size_changes_no_stored_byte(
 
 
 def test_columns_null_in_the_first_chunks_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 10)
     design = site_design(tmp_path / "weather", 50)
     allocation = alloc.prepare(site, design, store=LocalStore(tmp_path / "store"))
     run_dir = tmp_path / "store" / allocation.run.prefix
@@ -144,7 +144,7 @@ def test_columns_null_in_the_first_chunks_round_trip(tmp_path: Path, monkeypatch
 def test_bad_rows_of_every_chunk_are_listed_with_design_row_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 4)
     design = pd.DataFrame({"x": [1.0] * 20})
     design.loc[[1, 9, 18], "x"] = -1.0
     with pytest.raises(DesignError) as info:
@@ -158,7 +158,7 @@ def test_bad_rows_of_every_chunk_are_listed_with_design_row_numbers(
 
 
 def test_the_listing_is_capped_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 64)
     design = pd.DataFrame({"x": [-1.0] * 250})
     with pytest.raises(DesignError) as info:
         alloc.prepare(square, design, store=LocalStore(tmp_path / "store"))
@@ -169,7 +169,7 @@ def test_the_listing_is_capped_across_chunks(tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_bad_row_in_the_last_chunk_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 8)
     design = pd.DataFrame({"x": [float(i) for i in range(30)]})
     design.loc[29, "x"] = 101.0
     store = tmp_path / "store"
@@ -181,7 +181,7 @@ def test_a_bad_row_in_the_last_chunk_writes_nothing(tmp_path: Path, monkeypatch:
 def test_missing_files_in_a_later_chunk_are_listed_only_without_field_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 5)
     design = site_design(tmp_path / "weather", 20)
     design.loc[17, "weather"] = str(tmp_path / "missing.csv")
     with pytest.raises(DesignError) as info:
@@ -195,7 +195,7 @@ def test_missing_files_in_a_later_chunk_are_listed_only_without_field_errors(
 
 
 def test_rows_given_as_dicts_are_chunked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alloc, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(staging, "CHUNK_ROWS", 3)
     rows = [{"x": float(i), "n": 1 + i % 5} for i in range(10)]
     allocation = alloc.prepare(square, rows, store=LocalStore(tmp_path / "store"), batch_size=4)
     specs = pd.read_parquet(tmp_path / "store" / allocation.run.prefix / "specs.pq")
@@ -253,14 +253,14 @@ def test_columns_built_without_pydantic_dump_equal_the_dump() -> None:
     ]
     adapter = TypeAdapter(list[OddInput])
     specs = adapter.validate_python(rows)
-    plain = alloc._plain_fields(OddInput)
+    plain = staging._plain_fields(OddInput)
     assert plain["ratio"] is float
     assert plain["weather"] is Path
     assert "shown" not in plain
     assert "tags" not in plain
     for part in (specs, specs[:1], specs[2:]):
         expected = pa.Table.from_pylist(adapter.dump_python(part, mode="json"))
-        assert parquet_bytes(alloc._chunk_table(adapter, part, plain)) == parquet_bytes(expected)
+        assert parquet_bytes(staging._chunk_table(adapter, part, plain)) == parquet_bytes(expected)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
