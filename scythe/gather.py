@@ -128,9 +128,19 @@ def unified_schema(paths: list[Path], index: list[str]) -> pa.Schema:
 def concat_parquet(paths: list[Path], index: list[str], dest: Path) -> None:
     """Stream `paths` into one Parquet file at `dest` with a MultiIndex of `index`."""
     schema = unified_schema(paths, index)
-    with pq.ParquetWriter(dest, schema) as writer:
-        for path in paths:
-            writer.write_table(_conform(pq.ParquetFile(path).read(), schema))
+    # The next shard is read (and cast) in a thread while this one is encoded: pyarrow releases
+    # the GIL for both, and at most two shards are in memory.
+    with pq.ParquetWriter(dest, schema) as writer, ThreadPoolExecutor(max_workers=1) as reader:
+        upcoming = [reader.submit(_read_conformed, path, schema) for path in paths[:1]]
+        for position in range(len(paths)):
+            table = upcoming.pop().result()
+            if position + 1 < len(paths):
+                upcoming.append(reader.submit(_read_conformed, paths[position + 1], schema))
+            writer.write_table(table)
+
+
+def _read_conformed(path: Path, schema: pa.Schema) -> pa.Table:
+    return _conform(pq.ParquetFile(path).read(), schema)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
