@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
 import tempfile
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 
 from scythe.design import DesignLike, open_design
 from scythe.errors import ScytheError
-from scythe.layout import RunRef, new_run_id, resolve_version
+from scythe.layout import CLAIM, RunRef, new_run_id, resolve_version
 from scythe.manifest import Manifest, git_sha
 from scythe.registry import Experiment
 from scythe.scatter_gather import RecursionMap
@@ -29,6 +30,7 @@ from scythe.staging import stage_design, write_run
 from scythe.store import Store, open_store
 
 MAX_AUTO_BATCH = 1000
+MAX_CLAIMS = 100
 TARGET_BATCHES = 64
 
 
@@ -114,31 +116,43 @@ def prepare(
     with tempfile.TemporaryDirectory(prefix="scythe-allocation-") as staging:
         staged = stage_design(experiment.input_spec, source, Path(staging))
         resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
-        taken = store.children(f"{experiment.name}/{resolved}")
-        run = RunRef(store=store.uri, experiment=experiment.name, version=resolved, run_id=new_run_id(taken))
-        size = batch_size or experiment.options.batch_size or auto_batch_size(staged.n_rows)
-        manifest = Manifest(
-            experiment=experiment.name,
-            version=resolved,
-            run_id=run.run_id,
-            experiment_id=run.experiment_id,
-            experiment_ref=experiment.ref,
-            n_specs=staged.n_rows,
-            batch_size=size,
-            n_batches=math.ceil(staged.n_rows / size),
-            retries=experiment.options.retries,
-            timeout=experiment.options.timeout,
-            backend=backend,
-            git_sha=git_sha(Path.cwd()),
-            image=get_settings().image,
-            scythe_version=_scythe_version(),
-        )
-        try:
+        run = _claim_run(store, experiment.name, resolved)
+        try:  # the claimed id is released if anything below fails
+            size = batch_size or experiment.options.batch_size or auto_batch_size(staged.n_rows)
+            manifest = Manifest(
+                experiment=experiment.name,
+                version=resolved,
+                run_id=run.run_id,
+                experiment_id=run.experiment_id,
+                experiment_ref=experiment.ref,
+                n_specs=staged.n_rows,
+                batch_size=size,
+                n_batches=math.ceil(staged.n_rows / size),
+                retries=experiment.options.retries,
+                timeout=experiment.options.timeout,
+                backend=backend,
+                git_sha=git_sha(Path.cwd()),
+                image=get_settings().image,
+                scythe_version=_scythe_version(),
+            )
             write_run(store, run, manifest, experiment, staged)
         except BaseException:
             store.delete_prefix(run.prefix)
             raise
     return Allocation(run=run, manifest=manifest)
+
+
+def _claim_run(store: Store, experiment: str, version: str) -> RunRef:
+    """A run id no other allocation holds. Ids are seconds, so two allocations of one version in
+    the same second would share a folder: each claims its id with a create-if-absent write, and
+    the loser moves on to the next second."""
+    taken = store.children(f"{experiment}/{version}")
+    for _ in range(MAX_CLAIMS):
+        run = RunRef(store=store.uri, experiment=experiment, version=version, run_id=new_run_id(taken))
+        if store.claim(run.key(CLAIM), json.dumps({"experiment_id": run.experiment_id}).encode()):
+            return run
+        taken.append(run.run_id)
+    raise ScytheError(f"could not claim a run id under {experiment}/{version} after {MAX_CLAIMS} tries")
 
 
 def _scythe_version() -> str:

@@ -32,6 +32,7 @@ ARTIFACTS = "artifacts"
 INPUTS = "scatter-gather/inputs"
 RESULTS = "scatter-gather/results"
 COMMIT = "_SUCCESS.json"
+CLAIM = "scatter-gather/claim.json"
 
 
 class RunRef(BaseModel):

@@ -32,6 +32,7 @@ class Store(Protocol):
     def uri(self) -> str: ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
+    def claim(self, key: str, data: bytes) -> bool: ...
     def get_bytes(self, key: str) -> bytes: ...
     def put_file(self, key: str, path: Path) -> None: ...
     def get_file(self, key: str, dest: Path) -> None: ...
@@ -76,6 +77,18 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         _atomic_local_write(self._path(key), lambda p: p.write_bytes(data))
 
+    def claim(self, key: str, data: bytes) -> bool:
+        """Create `key` only if it does not exist (O_EXCL): False when someone else holds it."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return True
+
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
@@ -119,6 +132,7 @@ class LocalStore:
 
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, or 409 for a racing PUT
 
 
 def _copy_stream(stream: StreamingBody, dest: Path) -> None:
@@ -168,6 +182,18 @@ class S3Store:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def claim(self, key: str, data: bytes) -> bool:
+        """Create `key` only if it does not exist (a conditional PUT, `If-None-Match: *`)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                return False
+            raise
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         try:

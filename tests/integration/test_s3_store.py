@@ -26,6 +26,9 @@ def test_store_interface_round_trips(stack_env: Stack, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="missing from the store"):
         store.get_file("a/b/missing.txt", tmp_path / "never.txt")
     assert list(tmp_path.iterdir()) == []  # no partial download left behind
+    assert store.claim("a/claim.json", b"first")  # create-if-absent: what keeps run ids unique
+    assert not store.claim("a/claim.json", b"second")
+    assert store.get_bytes("a/claim.json") == b"first"
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * (9 * 1024 * 1024))  # multipart upload
     store.put_file("a/big.bin", big)
@@ -33,8 +36,8 @@ def test_store_interface_round_trips(stack_env: Stack, tmp_path: Path) -> None:
     assert (tmp_path / "copy.bin").read_bytes() == big.read_bytes()
     with staged_write(store, "a/staged.txt") as path:
         path.write_text("whole")
-    assert store.list_keys("a") == ["a/b/c.txt", "a/big.bin", "a/staged.txt"]
-    assert store.children("a") == ["b", "big.bin", "staged.txt"]
+    assert store.list_keys("a") == ["a/b/c.txt", "a/big.bin", "a/claim.json", "a/staged.txt"]
+    assert store.children("a") == ["b", "big.bin", "claim.json", "staged.txt"]
     store.delete_prefix("a")
     assert store.list_keys("a") == []
 
