@@ -289,7 +289,12 @@ def stack(upstream: bool) -> Iterator[Stack]:
     root.chmod(0o755)
     try:
         with devstack.dev_stack(root) as (_pg, s3, hatchet):
-            boto3.client("s3", **s3.boto3_kwargs()).create_bucket(Bucket=BUCKET)
+            client = boto3.client("s3", **s3.boto3_kwargs())
+            client.create_bucket(Bucket=BUCKET)
+            # SeaweedFS grows a bucket's volumes on its first writes (seconds): done here, before
+            # any clock, or the first contender to write would pay for it.
+            for i in range(64):
+                client.put_object(Bucket=BUCKET, Key=f"warm-up/{i:03d}", Body=b"x" * 4096)
             s3_env = {
                 "AWS_ACCESS_KEY_ID": s3.access_key,
                 "AWS_SECRET_ACCESS_KEY": s3.secret_key,
