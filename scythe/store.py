@@ -190,9 +190,13 @@ class S3Store:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _TAKEN:
                 return False
-            raise
+            if code != "NotImplemented":
+                raise
+            # A server without conditional writes: a plain PUT, as before claims existed.
+            self.put_bytes(key, data)
         return True
 
     def get_bytes(self, key: str) -> bytes:

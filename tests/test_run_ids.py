@@ -46,3 +46,23 @@ def test_a_failed_allocation_releases_its_run_id(tmp_path: Path, monkeypatch: py
     with pytest.raises(OSError, match="disk full"):
         alloc.prepare(square, pd.DataFrame({"x": [1.0]}), store=store, version="1.0.0")
     assert store.list_keys("square") == []
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "granted"), [("PreconditionFailed", 412, False), ("NotImplemented", 501, True)]
+)
+def test_s3_claim_answers(code: str, status: int, granted: bool) -> None:
+    """A taken key is refused; a server without conditional writes gets a plain PUT (boundary faked)."""
+    from botocore.stub import Stubber
+
+    from scythe.store import S3Store
+
+    store = S3Store("bucket", "runs", endpoint_url="http://127.0.0.1:9/claim-test")
+    with Stubber(store.client) as stub:
+        stub.add_client_error("put_object", service_error_code=code, http_status_code=status)
+        if granted:
+            stub.add_response(
+                "put_object", {}, {"Bucket": "bucket", "Key": "runs/a/claim.json", "Body": b"x"}
+            )
+        assert store.claim("a/claim.json", b"x") is granted
+        stub.assert_no_pending_responses()
