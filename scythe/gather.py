@@ -23,7 +23,7 @@ from scythe.manifest import Manifest
 from scythe.store import LocalStore, Store, staged_write
 from scythe.task import BatchOutcome, read_outcome
 
-IO_THREADS = 8  # concurrent requests to an object store: latency-bound, not CPU-bound
+IO_THREADS = 8  # concurrent GETs from an object store: overlaps their latency and the server's work
 
 
 class GatherSummary(BaseModel):
@@ -80,7 +80,7 @@ def _committed_shards(
     """
     if isinstance(store, LocalStore):
         outcomes = [read_outcome(store, run, b) for b in range(n_batches)]
-        yield _all_committed(outcomes, run), lambda o, file: store.root / run.shard(o.batch, file)
+        yield _require_every_batch(outcomes, run), lambda o, file: store.root / run.shard(o.batch, file)
         return
     with tempfile.TemporaryDirectory(prefix="scythe-gather-") as tmp:
         folder = Path(tmp)
@@ -93,7 +93,7 @@ def _committed_shards(
 
         with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
             outcomes = list(pool.map(fetch, range(n_batches)))
-        yield _all_committed(outcomes, run), lambda o, file: folder / f"{o.batch:06d}" / file
+        yield _require_every_batch(outcomes, run), lambda o, file: folder / f"{o.batch:06d}" / file
 
 
 def _shard_files(outcome: BatchOutcome | None) -> list[str]:
@@ -103,7 +103,7 @@ def _shard_files(outcome: BatchOutcome | None) -> list[str]:
     return [f for f in named if f]
 
 
-def _all_committed(outcomes: list[BatchOutcome | None], run: RunRef) -> list[BatchOutcome]:
+def _require_every_batch(outcomes: list[BatchOutcome | None], run: RunRef) -> list[BatchOutcome]:
     missing = [b for b, o in enumerate(outcomes) if o is None]
     if missing:
         raise ScytheError(

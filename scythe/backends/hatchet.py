@@ -328,10 +328,12 @@ def start_worker(experiments: list[Experiment[Any, Any]], *, name: str, slots: i
 def _warm_up() -> None:
     """Import what a batch needs (pandas, pyarrow, boto3: ~2 s) before taking the first task,
     not inside it while every slot's thread waits on the import lock."""
-    import scythe.gather
-    import scythe.task  # noqa: F401
+    import importlib
+
     from scythe.settings import get_settings
     from scythe.store import open_store
 
+    for module in ("scythe.task", "scythe.gather"):
+        importlib.import_module(module)
     settings = get_settings()
     open_store(settings.store_uri(), settings.s3_endpoint_url)
