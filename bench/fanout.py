@@ -254,21 +254,13 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        log = self.root / f"worker-{name}.log"
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.workers.append(proc)
         from scythe import devstack
 
-        devstack.wait_until(
-            lambda: "waiting for tasks" in log.read_text(errors="replace"),
-            f"{name} worker",
-            timeout=180,
-            proc=proc,
-            log=log,
+        log = self.root / f"worker-{name}.log"
+        proc = devstack.start_worker_process(
+            argv, log=log, env=env, cwd=cwd, what=f"{name} worker", timeout=180
         )
+        self.workers.append(proc)
 
     def stop_workers(self) -> None:
         for proc in self.workers:

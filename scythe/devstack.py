@@ -157,6 +157,28 @@ def _stop_process(
     proc.wait()
 
 
+def start_worker_process(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    log: Path,
+    env: Mapping[str, str],
+    what: str,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.Popen[bytes]:
+    """A Hatchet worker in its own session, output to `log`; returns once it waits for tasks
+    (the engine drops runs submitted before a worker registered their tasks)."""
+    proc = _spawn(argv, log=log, env=env, cwd=cwd)
+    wait_until(
+        lambda: "waiting for tasks" in log.read_text(errors="replace"),
+        what,
+        timeout=timeout,
+        proc=proc,
+        log=log,
+    )
+    return proc
+
+
 def _spawn(
     argv: Sequence[str | os.PathLike[str]],
     *,

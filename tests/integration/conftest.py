@@ -42,24 +42,13 @@ class Stack:
     def start_worker(
         self, *experiments: str, slots: int = 2, log_name: str = "worker"
     ) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{log_name}-{len(self.workers)}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(
+        proc = devstack.start_worker_process(
             [sys.executable, "-m", "scythe", "worker", *experiments, "--slots", str(slots)],
+            log=self.root / f"{log_name}-{len(self.workers)}.log",
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            what=f"scythe worker {' '.join(experiments)}",
         )
-        log.close()
         self.workers.append(proc)
-        path = self.root / f"{log_name}-{len(self.workers) - 1}.log"
-        devstack.wait_until(
-            lambda: "waiting for tasks" in path.read_text(errors="replace"),
-            f"scythe worker {' '.join(experiments)}",
-            timeout=120,
-            proc=proc,
-            log=path,
-        )
         return proc
 
     def restart_s3(self, down_seconds: float) -> None:
