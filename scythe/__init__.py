@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scythe import results
-    from scythe.allocation import RunResult, allocate, resume
     from scythe.design import DesignLike
     from scythe.errors import DesignError, ExperimentDefinitionError, ScytheError
-    from scythe.layout import RunRef
     from scythe.registry import Experiment, ExperimentRegistry
+    from scythe.run.allocation import RunResult, allocate, resume
+    from scythe.run.layout import RunRef
     from scythe.sampling import sample_design
     from scythe.settings import ScytheSettings
     from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, FileReference
@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "results": "scythe.results",
-    "RunResult": "scythe.allocation",
-    "allocate": "scythe.allocation",
-    "resume": "scythe.allocation",
+    "RunResult": "scythe.run.allocation",
+    "allocate": "scythe.run.allocation",
+    "resume": "scythe.run.allocation",
     "DesignLike": "scythe.design",
     "DesignError": "scythe.errors",
     "ExperimentDefinitionError": "scythe.errors",
     "ScytheError": "scythe.errors",
-    "RunRef": "scythe.layout",
+    "RunRef": "scythe.run.layout",
     "Experiment": "scythe.registry",
     "ExperimentRegistry": "scythe.registry",
     "sample_design": "scythe.sampling",

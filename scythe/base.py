@@ -1,5 +1,1 @@
-"""scythe-engine's import path for the spec base classes (`from scythe.base import …`)."""
-
-from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, FileReference
-
-__all__ = ["ExperimentInputSpec", "ExperimentOutputSpec", "FileReference"]
+from scythe.compat.base import *  # noqa: F403  (scythe-engine's import path)

@@ -156,7 +156,7 @@ class ExperimentInputSpec(BaseModel):
 
     def fetch(self, reference: AnyUrl | Path) -> Path:
         """A local path for an input file, downloaded once and cached on this machine."""
-        from scythe.artifacts import fetch
+        from scythe.run.artifacts import fetch
 
         return fetch(reference)
 

@@ -16,10 +16,11 @@ import yaml
 from pydantic import Field, TypeAdapter, field_serializer
 from sample_experiments import square
 
-from scythe import DesignError, LocalStore, staging
-from scythe import allocation as alloc
+from scythe import DesignError, LocalStore
 from scythe.base import ExperimentInputSpec, ExperimentOutputSpec, FileReference
 from scythe.registry import ExperimentRegistry
+from scythe.run import allocation as alloc
+from scythe.run import staging
 
 
 class SiteInput(ExperimentInputSpec):

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from scythe import codegen
 from scythe.cli import app
 from scythe.errors import ScytheError
+from scythe.project import codegen
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, is_file_reference
 
 INPUT = """\

@@ -10,13 +10,13 @@ import pytest
 from sample_experiments import square
 
 from scythe import LocalStore
-from scythe.allocation import prepare
 from scythe.backends.hatchet import all_committed
 from scythe.errors import ScytheError
-from scythe.gather import gather
-from scythe.layout import RunRef
-from scythe.manifest import read_manifest
-from scythe.task import run_batch
+from scythe.run.allocation import prepare
+from scythe.run.gather import gather
+from scythe.run.layout import RunRef
+from scythe.run.manifest import read_manifest
+from scythe.run.task import run_batch
 
 
 def _run(store: Path, n_batches: int) -> tuple[LocalStore, RunRef]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scythe import image, scaffold
 from scythe.cli import app
+from scythe.project import image, scaffold
 
 GIT = shutil.which("git")
 HADOLINT = shutil.which("hadolint")

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from scythe.errors import ScytheError
-from scythe.layout import is_run_id, new_run_id, resolve_version
+from scythe.run.layout import is_run_id, new_run_id
+from scythe.run.versions import resolve_version
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pytest
 from sample_experiments import square
 
 from scythe import LocalStore
-from scythe import allocation as alloc
-from scythe.layout import new_run_id
-from scythe.manifest import read_manifest
+from scythe.run import allocation as alloc
+from scythe.run.layout import new_run_id
+from scythe.run.manifest import read_manifest
 
 SAME_SECOND = datetime(2026, 11, 26, 5, 0, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from conftest import EXAMPLE
 from sample_experiments import reporter, square
 
 from scythe import LocalStore, allocate
-from scythe.gather import gather
-from scythe.manifest import read_manifest
+from scythe.run.gather import gather
+from scythe.run.manifest import read_manifest
 
 INDEX = ["experiment_id", "sort_index", "root_workflow_run_id"]
 

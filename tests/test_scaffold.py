@@ -20,9 +20,9 @@ import yaml
 from conftest import EXAMPLE, ROOT
 from typer.testing import CliRunner
 
-from scythe import codegen, scaffold
 from scythe.cli import app
 from scythe.errors import ScytheError
+from scythe.project import codegen, scaffold
 from scythe.settings import ScytheSettings
 from scythe.worker import ScytheWorkerConfig
 

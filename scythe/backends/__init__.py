@@ -1,1 +1,1 @@
-"""Where tasks execute. Every backend runs batches through `scythe.task.run_batch`."""
+"""Where tasks execute. Every backend runs batches through `scythe.run.task.run_batch`."""

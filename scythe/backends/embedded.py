@@ -12,11 +12,11 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
+from scythe.backends.progress import spec_progress
 from scythe.errors import ScytheError
-from scythe.layout import RunRef
-from scythe.manifest import Manifest
-from scythe.progress import spec_progress
-from scythe.task import BatchOutcome, run_batch
+from scythe.run.layout import RunRef
+from scythe.run.manifest import Manifest
+from scythe.run.task import BatchOutcome, run_batch
 
 
 def default_workers() -> int:

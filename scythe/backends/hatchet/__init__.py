@@ -25,8 +25,8 @@ from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy, Context
 from pydantic import BaseModel, Field
 
 from scythe.errors import ScytheError
-from scythe.layout import RunRef
 from scythe.registry import Experiment
+from scythe.run.layout import RunRef
 
 if TYPE_CHECKING:
     from hatchet_sdk.runnables.workflow import BaseWorkflow, Standalone
@@ -167,7 +167,7 @@ def _batch_task(hatchet: Hatchet, experiment: Experiment[Any, Any], gather_stub:
     batch_size = options.batch_size or 1000
 
     def run_one_batch(item: BatchInput, ctx: Context) -> dict[str, Any]:
-        from scythe.task import run_batch
+        from scythe.run.task import run_batch
 
         outcome = run_batch(
             item.run,
@@ -198,11 +198,11 @@ def all_committed(run: RunRef, batch: int) -> bool:
     done only once the last-triggered batch (Hatchet hands batches out roughly in order) has
     committed: earlier batches stop at that one HEAD.
     """
-    from scythe.gather import missing_batches
-    from scythe.layout import COMMIT
+    from scythe.run.gather import missing_batches
+    from scythe.run.layout import COMMIT
+    from scythe.run.task import cached_manifest
     from scythe.settings import get_settings
     from scythe.store import open_store
-    from scythe.task import cached_manifest
 
     store = open_store(run.store, get_settings().s3_endpoint_url)
     manifest = cached_manifest(store, run)
@@ -214,9 +214,9 @@ def all_committed(run: RunRef, batch: int) -> bool:
 
 def gather_run(run: RunRef) -> dict[str, Any]:
     """Gather once: a second trigger (two batches finishing together) finds the work done."""
-    from scythe.gather import GatherSummary, gather
-    from scythe.manifest import read_manifest
     from scythe.registry import load_experiment
+    from scythe.run.gather import GatherSummary, gather
+    from scythe.run.manifest import read_manifest
     from scythe.settings import get_settings
     from scythe.store import open_store
 
@@ -333,7 +333,7 @@ def _warm_up() -> None:
     from scythe.settings import get_settings
     from scythe.store import open_store
 
-    for module in ("scythe.task", "scythe.gather"):
+    for module in ("scythe.run.task", "scythe.run.gather"):
         importlib.import_module(module)
     settings = get_settings()
     open_store(settings.store_uri(), settings.s3_endpoint_url)

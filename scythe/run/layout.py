@@ -1,4 +1,4 @@
-"""Where each file of a run lives in a store, how runs are named, and how versions are resolved.
+"""Where each file of a run lives in a store, and how runs are named.
 
 The layout is upstream scythe-engine's, so scripts written against its buckets keep working:
 `<experiment>/<version>/<run id>/{manifest.yml, specs.pq, final/…}`.
@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from scythe.errors import ScytheError
-
-VersionStrategy = Literal["bumpmajor", "bumpminor", "bumppatch", "keep"]
-STRATEGIES: tuple[str, ...] = ("bumpmajor", "bumpminor", "bumppatch", "keep")
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 _RUN_ID = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}$")
 RUN_ID_FORMAT = "%Y-%m-%d_%H-%M-%S"
 
@@ -79,37 +73,3 @@ def new_run_id(taken: list[str], now: datetime | None = None) -> str:
 
 def is_run_id(name: str) -> bool:
     return bool(_RUN_ID.match(name))
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    match = _VERSION.match(text.strip())
-    if not match:
-        raise ScytheError(
-            f"{text!r} is not a version: use MAJOR.MINOR.PATCH or one of {', '.join(STRATEGIES)}"
-        )
-    major, minor, patch = (int(g) for g in match.groups())
-    return major, minor, patch
-
-
-def format_version(version: tuple[int, int, int]) -> str:
-    return "v{}.{}.{}".format(*version)
-
-
-def resolve_version(requested: str, existing: list[str]) -> str:
-    """An explicit version, or a strategy applied to the newest version already in the store.
-
-    With nothing stored yet every strategy gives v1.0.0, as upstream scythe-engine does.
-    """
-    if requested not in STRATEGIES:
-        return format_version(parse_version(requested))
-    versions = sorted(parse_version(v) for v in existing if _VERSION.match(v))
-    if not versions:
-        return "v1.0.0"
-    major, minor, patch = versions[-1]
-    if requested == "bumpmajor":
-        return format_version((major + 1, 0, 0))
-    if requested == "bumpminor":
-        return format_version((major, minor + 1, 0))
-    if requested == "bumppatch":
-        return format_version((major, minor, patch + 1))
-    return format_version((major, minor, patch))

@@ -27,9 +27,9 @@ from pydantic import AnyUrl, BaseModel, Field
 
 from scythe.context import using_logger
 from scythe.errors import StoreError
-from scythe.layout import COMMIT, RunRef
-from scythe.manifest import Manifest, read_manifest
 from scythe.registry import Experiment, load_experiment
+from scythe.run.layout import COMMIT, RunRef
+from scythe.run.manifest import Manifest, read_manifest
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
 from scythe.store import Store, open_store, put_table
 

@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import TypeAdapter
 
-from scythe.artifacts import upload_local_files
 from scythe.design import DesignSource, DesignValidator
 from scythe.errors import DesignError
-from scythe.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef
-from scythe.manifest import Manifest, write_manifest
 from scythe.registry import Experiment
+from scythe.run.artifacts import upload_local_files
+from scythe.run.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef
+from scythe.run.manifest import Manifest, write_manifest
 from scythe.specs import ExperimentInputSpec, holds_one_reference, io_schema, json_as_is_type
 from scythe.store import S3Store, Store, put_table
 

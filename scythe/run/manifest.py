@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from scythe.errors import ScytheError
-from scythe.layout import MANIFEST, RunRef, is_run_id
+from scythe.run.layout import MANIFEST, RunRef, is_run_id
 from scythe.store import Store
 
 

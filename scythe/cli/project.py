@@ -1,7 +1,6 @@
 """The scaffolder's commands: `scythe new`, `scythe specs`, `scythe update`, `scythe build`.
 
-Thin, like the rest of the CLI: each parses, calls `scaffold`, `codegen` or `image`, and prints.
-`register(app)` adds them to the main `scythe` app.
+Thin, like the rest of the CLI: each parses, calls `scythe.project` (scaffold, codegen, image), and prints.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scythe.cli import err, friendly, out
+from scythe.cli.app import app, err, friendly, out
 from scythe.errors import ScytheError
 
 MAX_DIFF_LINES = 60
@@ -23,7 +22,7 @@ ProjectOpt = Annotated[
 
 
 def _project(project: Path | None) -> Path:
-    from scythe.codegen import find_project
+    from scythe.project.codegen import find_project
 
     return find_project(project or Path.cwd())
 
@@ -39,6 +38,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+@app.command("new")
 @friendly
 def new(
     name: Annotated[Path, typer.Argument(help="Folder to create; its name becomes the project name.")],
@@ -60,8 +60,8 @@ def new(
     Interactive unless --defaults; answers: project_name, package_name, experiment_name,
     class_prefix, description, schema_format (yaml|json), python_version, scythe_source.
     """
-    from scythe.scaffold import new as render
-    from scythe.scaffold import parse_data
+    from scythe.project.scaffold import new as render
+    from scythe.project.scaffold import parse_data
 
     created = render(name, data=parse_data(data or []), defaults=defaults, template=template, vcs_ref=vcs_ref)
     _say(f"created  {_shown(created.path)}")
@@ -71,6 +71,7 @@ def new(
     _say(f"next     cd {_shown(created.path)} && uv sync && uv run pytest   (README.md explains the loop)")
 
 
+@app.command("specs")
 @friendly
 def specs(
     check: Annotated[
@@ -79,7 +80,7 @@ def specs(
     project: ProjectOpt = None,
 ) -> None:
     """Generate src/<package>/specs.py from schemas/ (deterministic: same schemas, same bytes)."""
-    from scythe import codegen
+    from scythe.project import codegen
 
     layout = codegen.layout(_project(project))
     shown = layout.shown(layout.module).as_posix()
@@ -100,6 +101,7 @@ def specs(
     _say(f"{'unchanged' if status.current else 'wrote'}  {shown}")
 
 
+@app.command("update")
 @friendly
 def update(
     vcs_ref: Annotated[
@@ -114,7 +116,7 @@ def update(
 
     The project must be a clean git work tree. Exit 1 when some files need a hand-merge.
     """
-    from scythe.scaffold import update as run_update
+    from scythe.project.scaffold import update as run_update
 
     if conflict not in ("inline", "rej"):
         raise ScytheError(f"--conflict must be inline or rej, not {conflict!r}")
@@ -134,6 +136,7 @@ def update(
         _say("review   git diff, then commit")
 
 
+@app.command("build")
 @friendly
 def build(
     push: Annotated[bool, typer.Option("--push", help="Push every tag after building.")] = False,
@@ -151,7 +154,7 @@ def build(
     project: ProjectOpt = None,
 ) -> None:
     """Build the experiment's worker image, tagged <name>:v<version> and <name>:<git sha>."""
-    from scythe import image as images
+    from scythe.project import image as images
 
     root = _project(project)
     plan = images.plan(root, image=image, extra_tags=tag or [], push=push, builder=builder)
@@ -168,11 +171,3 @@ def build(
     if push:
         _say("pushed   every tag")
     _say(f"next     {hint}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the scaffolder's commands to the `scythe` app."""
-    app.command("new")(new)
-    app.command("specs")(specs)
-    app.command("update")(update)
-    app.command("build")(build)

@@ -1,71 +1,24 @@
-"""The `scythe` command: thin, it parses, calls the modules, and renders with rich.
-
-Every user mistake ends as one `error:` line and a non-zero exit, never a traceback.
-"""
+"""`scythe run`, `resume`, `worker`, `status`, `cancel`: a run's life from the command line."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
-from scythe.errors import ScytheError
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-app = typer.Typer(
-    help="Scaffold, run and gather embarrassingly parallel experiments.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+from scythe.cli.app import (
+    EXIT_FAILED_SPECS,
+    QuietOpt,
+    RunArg,
+    StoreOpt,
+    WorkersOpt,
+    app,
+    err,
+    friendly,
+    out,
 )
-results_app = typer.Typer(help="Find, show and download the results of runs.", no_args_is_help=True)
-app.add_typer(results_app, name="results")
-out = Console()
-err = Console(stderr=True)
-
-EXIT_ERROR = 1
-EXIT_FAILED_SPECS = 3
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store", "-s", help="Directory or s3://bucket/prefix [env: SCYTHE_STORE].", show_default=False
-    ),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option("--workers", "-w", min=1, help="Processes for the embedded backend [default: CPU count]."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-RunArg = Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")]
-
-
-def friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn user-caused failures into one line and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except ScytheError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(EXIT_ERROR) from None
-        except ValidationError as exc:  # settings from the environment
-            err.print(f"[bold red]error:[/] invalid setting: {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_ERROR) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: finished batches are kept; `scythe resume RUN` continues")
-            raise typer.Exit(130) from None
-
-    return wrapper
+from scythe.errors import ScytheError
 
 
 def _parse_fixed(values: list[str]) -> dict[str, Any]:
@@ -81,7 +34,7 @@ def _parse_fixed(values: list[str]) -> dict[str, Any]:
 
 
 def _report(result: Any) -> None:
-    from scythe.allocation import RunResult
+    from scythe.run.allocation import RunResult
 
     assert isinstance(result, RunResult)
     out.print(f"run      {result.run.prefix}")
@@ -143,8 +96,8 @@ def run(
     Exit codes: 0 all specs succeeded, 1 a usage or setup error (nothing run), 3 some specs failed
     (their errors are in final/errors.pq; every other result is kept).
     """
-    from scythe.allocation import allocate
     from scythe.registry import discover_default, load_experiment
+    from scythe.run.allocation import allocate
     from scythe.sampling import sample_design
 
     if (design is None) == (sample is None):
@@ -190,63 +143,9 @@ def resume(
     quiet: QuietOpt = False,
 ) -> None:
     """Finish an interrupted run: only specs without a committed result execute, then gather."""
-    from scythe.allocation import resume as resume_run
+    from scythe.run.allocation import resume as resume_run
 
     _report(resume_run(run_id, store=store, workers=workers, progress=not quiet))
-
-
-@results_app.command("list")
-@friendly
-def results_list(store: StoreOpt = None) -> None:
-    """List the runs in the store."""
-    from scythe.results import runs
-
-    table = Table("experiment", "version", "run", "specs", "gathered")
-    for info in runs(store):
-        table.add_row(
-            info.run.experiment,
-            info.run.version,
-            info.run.run_id,
-            str(info.n_specs or "?"),
-            ", ".join(info.tables) if info.complete else "[yellow]not yet[/]",
-        )
-    out.print(table)
-
-
-@results_app.command("show")
-@friendly
-def results_show(
-    run_id: RunArg,
-    table: Annotated[str, typer.Option(help="Which final table.")] = "scalars",
-    rows: Annotated[int, typer.Option(help="Rows to print.")] = 10,
-    store: StoreOpt = None,
-) -> None:
-    """Print the head of a final table of a run."""
-    import pandas as pd
-
-    from scythe.results import load
-
-    frames = load(run_id, store, tables=[table])
-    if table not in frames:
-        raise ScytheError(f"run {run_id} has no final table {table!r}")
-    frame = frames[table]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        out.print(f"{table}: {len(frame)} rows × {frame.shape[1]} columns", highlight=False)
-        out.print(frame.head(rows).to_string(), highlight=False, soft_wrap=True)
-
-
-@results_app.command("download")
-@friendly
-def results_download(
-    run_id: RunArg,
-    dest: Annotated[Path, typer.Argument(help="Folder to download into (a RUN subfolder is made).")] = Path(),
-    store: StoreOpt = None,
-) -> None:
-    """Download a run's manifest, schemas, design and final tables."""
-    from scythe.results import download
-
-    for path in download(run_id, dest, store):
-        out.print(str(path), highlight=False)
 
 
 @app.command()
@@ -279,7 +178,7 @@ def worker(
 
 
 def _find(run_id: str, store: str | None) -> tuple[Any, Any, Any]:
-    from scythe.manifest import find_run, read_manifest
+    from scythe.run.manifest import find_run, read_manifest
     from scythe.settings import get_settings
     from scythe.store import open_store
 
@@ -296,7 +195,7 @@ def status(
     store: StoreOpt = None,
 ) -> None:
     """Progress of a run: batches committed (from the store) and task states (from Hatchet)."""
-    from scythe.monitor import store_progress
+    from scythe.backends.hatchet.monitor import store_progress
 
     target, ref, manifest = _find(run_id, store)
     state = store_progress(target, ref, manifest)
@@ -328,61 +227,3 @@ def cancel(
         raise ScytheError("only Hatchet runs can be cancelled; stop an embedded run with Ctrl-C")
     cancel_run(ref, manifest.created_at)
     out.print(f"cancelled the unfinished tasks of {ref.prefix}")
-
-
-dev_app = typer.Typer(
-    help="A local Hatchet engine, Postgres and S3 server for development.", no_args_is_help=True
-)
-app.add_typer(dev_app, name="dev")
-
-
-@dev_app.command("up")
-@friendly
-def dev_up() -> None:
-    """Start the stack in the background and print `export` lines: eval "$(scythe dev up)".
-
-    The first start builds the Hatchet engine with Go (minutes; cached under ~/.cache/scythe),
-    later starts take seconds. A running stack is reused.
-    """
-    from scythe import dev
-
-    if dev.current() is None:
-        err.print("starting Postgres, SeaweedFS (S3) and Hatchet …", highlight=False)
-    state = dev.up()
-    err.print(f"stack up (state in {dev.state_dir()}); stop it with `scythe dev down`", highlight=False)
-    typer.echo(dev.exports(state), nl=False)
-
-
-@dev_app.command("down")
-@friendly
-def dev_down() -> None:
-    """Stop the stack started by `scythe dev up`."""
-    from scythe import dev
-
-    err.print("stopped" if dev.down() else "nothing was running", highlight=False)
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        from scythe.allocation import _scythe_version
-
-        out.print(f"scythe {_scythe_version()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Scythe: your experiment's schema and function in; tidy Parquet files out.
-
-    Settings come from SCYTHE_* environment variables (and .env): SCYTHE_STORE, SCYTHE_BACKEND,
-    SCYTHE_WORKERS, SCYTHE_CACHE_DIR, SCYTHE_S3_ENDPOINT_URL; S3 credentials from AWS_*.
-    """
-
-
-from scythe.cli_scaffold import register as _register_scaffold  # noqa: E402
-
-_register_scaffold(app)

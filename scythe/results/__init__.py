@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel
 
-from scythe.layout import FINAL, RunRef
-from scythe.manifest import find_run, list_runs, read_manifest
+from scythe.run.layout import FINAL, RunRef
+from scythe.run.manifest import find_run, list_runs, read_manifest
 from scythe.settings import get_settings
 from scythe.store import Store, local_copy, open_store
 

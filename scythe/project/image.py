@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scythe.errors import ScytheError
-from scythe.layout import format_version, parse_version
-from scythe.pyproject import read_pyproject
+from scythe.run.versions import format_version, parse_version, read_pyproject
 
 BUILDERS = ("docker", "podman", "buildah")
 DOCKERFILE = "Dockerfile"

@@ -23,7 +23,7 @@ from typing import Literal
 import yaml
 
 from scythe.errors import ScytheError
-from scythe.pyproject import read_pyproject
+from scythe.run.versions import read_pyproject
 
 Role = Literal["input", "output"]
 JsonObject = dict[str, object]

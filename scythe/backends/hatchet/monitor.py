@@ -11,11 +11,11 @@ import time
 
 from pydantic import BaseModel
 
+from scythe.backends.progress import spec_progress
 from scythe.errors import ScytheError
-from scythe.gather import GatherSummary
-from scythe.layout import RunRef
-from scythe.manifest import Manifest
-from scythe.progress import spec_progress
+from scythe.run.gather import GatherSummary
+from scythe.run.layout import RunRef
+from scythe.run.manifest import Manifest
 from scythe.store import Store
 
 POLL_SECONDS = 0.2  # one HEAD for the gather summary: the latency after the run is done
@@ -32,7 +32,7 @@ class RunProgress(BaseModel):
 
 def store_progress(store: Store, run: RunRef, manifest: Manifest) -> RunProgress:
     from scythe.backends.hatchet import GATHERED
-    from scythe.gather import missing_batches
+    from scythe.run.gather import missing_batches
 
     missing = missing_batches(store, run, manifest)
     done = [b for b in range(manifest.n_batches) if b not in set(missing)]

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from scythe.errors import ScytheError
-from scythe.layout import RunRef
-from scythe.manifest import Manifest
+from scythe.run.layout import RunRef
+from scythe.run.manifest import Manifest
+from scythe.run.task import BatchOutcome, read_outcome
 from scythe.store import LocalStore, Store, staged_write
-from scythe.task import BatchOutcome, read_outcome
 
 IO_THREADS = 8  # concurrent GETs from an object store: overlaps their latency and the server's work
 

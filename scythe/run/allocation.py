@@ -6,14 +6,9 @@ run either exists whole or not at all (a failed allocation removes what it had w
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import math
 import tempfile
-from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +16,13 @@ from pydantic import BaseModel
 
 from scythe.design import DesignLike, open_design
 from scythe.errors import ScytheError
-from scythe.layout import CLAIM, RunRef, new_run_id, resolve_version
-from scythe.manifest import Manifest, git_sha
 from scythe.registry import Experiment
+from scythe.run.layout import CLAIM, RunRef, new_run_id
+from scythe.run.manifest import Manifest, git_sha
+from scythe.run.staging import stage_design, write_run
+from scythe.run.versions import default_version, resolve_version, scythe_version
 from scythe.scatter_gather import RecursionMap
 from scythe.settings import get_settings
-from scythe.staging import stage_design, write_run
 from scythe.store import Store, open_store
 
 MAX_AUTO_BATCH = 1000
@@ -44,55 +40,6 @@ class Allocation(BaseModel):
 def auto_batch_size(n_specs: int) -> int:
     """About 64 batches: enough to balance workers, few enough files; never over 1,000 specs."""
     return max(1, min(MAX_AUTO_BATCH, math.ceil(n_specs / TARGET_BATCHES)))
-
-
-def default_version(experiment: Experiment[Any, Any]) -> str:
-    """The experiment's own version, else its project's (installed or not), else `keep`.
-
-    Cheapest first: `packages_distributions()` reads every installed distribution's file list
-    (0.2–0.6 s), so it is asked only when neither an entry point nor a source tree answers.
-    """
-    if experiment.version:
-        return experiment.version
-    top = experiment.fn.__module__.split(".")[0]
-    for ep in entry_points(group="scythe.experiments"):  # editable installs map no modules
-        if ep.value.split(":")[0].split(".")[0] == top and ep.dist is not None:
-            return ep.dist.version
-    found = _source_tree_version(experiment)
-    if found:
-        return found
-    for dist in _packages_distributions().get(top, []):
-        try:
-            return dist_version(dist)
-        except PackageNotFoundError:
-            continue
-    return "keep"
-
-
-@functools.cache
-def _packages_distributions() -> Mapping[str, list[str]]:
-    """Cached: installed distributions do not change while a process allocates."""
-    return packages_distributions()
-
-
-def _source_tree_version(experiment: Experiment[Any, Any]) -> str | None:
-    """The version in the pyproject.toml above the experiment's source, for uninstalled projects.
-
-    Not for installed packages: one in a project's .venv would pick up that project's pyproject.
-    """
-    from scythe.pyproject import read_pyproject
-
-    try:
-        source = Path(inspect.getfile(experiment.fn)).resolve()
-    except (TypeError, OSError):
-        return None
-    if {"site-packages", "dist-packages"} & set(source.parts):
-        return None
-    for folder in source.parents:
-        if (folder / "pyproject.toml").is_file():
-            version = read_pyproject(folder).get("project", {}).get("version")
-            return version if isinstance(version, str) else None
-    return None
 
 
 def prepare(
@@ -133,7 +80,7 @@ def prepare(
                 backend=backend,
                 git_sha=git_sha(Path.cwd()),
                 image=get_settings().image,
-                scythe_version=_scythe_version(),
+                scythe_version=scythe_version(),
             )
             write_run(store, run, manifest, experiment, staged)
         except BaseException:
@@ -153,13 +100,6 @@ def _claim_run(store: Store, experiment: str, version: str) -> RunRef:
             return run
         taken.append(run.run_id)
     raise ScytheError(f"could not claim a run id under {experiment}/{version} after {MAX_CLAIMS} tries")
-
-
-def _scythe_version() -> str:
-    try:
-        return dist_version("scythe")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class RunResult(BaseModel):
@@ -219,8 +159,8 @@ def resume(
     run: str, *, store: str | None = None, workers: int | None = None, progress: bool = True
 ) -> RunResult:
     """Run only the batches of `run` that have no committed result, then gather."""
-    from scythe.gather import missing_batches
-    from scythe.manifest import find_run, read_manifest
+    from scythe.run.gather import missing_batches
+    from scythe.run.manifest import find_run, read_manifest
 
     settings = get_settings()
     target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
@@ -244,12 +184,12 @@ def _execute_and_gather(
 
     run, manifest = allocation.run, allocation.manifest
     if manifest.backend == "hatchet":
-        from scythe.monitor import wait_for_gather
+        from scythe.backends.hatchet.monitor import wait_for_gather
 
         summary = wait_for_gather(store, run, manifest, progress=progress)
     else:
-        from scythe.gather import gather, missing_batches
         from scythe.registry import load_experiment
+        from scythe.run.gather import gather, missing_batches
 
         batches = missing_batches(store, run, manifest)
         embedded.execute(run, manifest, batches, workers=workers or get_settings().workers, progress=progress)

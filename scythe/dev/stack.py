@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 from pydantic import BaseModel
 
-from scythe import devstack
+from scythe.dev import services as devstack
 from scythe.errors import ScytheError
 
 BUCKET = "scythe"

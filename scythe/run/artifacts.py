@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlparse
 from pydantic import AnyUrl, BaseModel
 
 from scythe.errors import ScytheError
-from scythe.layout import ARTIFACTS, RunRef
+from scythe.run.layout import ARTIFACTS, RunRef
 from scythe.settings import get_settings
-from scythe.store import S3Store, Store, _atomic_local_write
+from scythe.store import S3Store, Store, atomic_write
 
 
 class UploadedArtifact(BaseModel):
@@ -78,7 +78,7 @@ def fetch(reference: AnyUrl | Path | str, cache_dir: Path | None = None) -> Path
             with urllib.request.urlopen(text, timeout=60) as response, tmp.open("wb") as out:
                 shutil.copyfileobj(response, out)
 
-        _atomic_local_write(target, download)
+        atomic_write(target, download)
     else:
         raise ScytheError(f"cannot fetch {text!r}: use a local path, s3://, http(s):// or file://")
     return target

@@ -20,8 +20,8 @@ from typing import Literal
 
 import yaml
 
-from scythe import codegen
 from scythe.errors import ScytheError
+from scythe.project import codegen
 
 ANSWERS_FILE = ".copier-answers.yml"
 TEMPLATE_ENV = "SCYTHE_TEMPLATE"
@@ -31,7 +31,7 @@ Conflict = Literal["inline", "rej"]
 
 def bundled_template() -> Path:
     """The template shipped with scythe: inside the wheel, or beside the package in a checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # scythe/
     for candidate in (package / "template", package.parent / "template"):
         if (candidate / "copier.yml").is_file():
             return candidate

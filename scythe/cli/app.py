@@ -1,0 +1,87 @@
+"""The `scythe` app itself: the Typer object, the one-line error wrapper and the shared options.
+
+Command modules (`run`, `results`, `project`, `dev`) add their commands to `app`; this module
+imports none of them, so there is no cycle. Every user mistake ends as one `error:` line and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from scythe.errors import ScytheError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="Scaffold, run and gather embarrassingly parallel experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_ERROR = 1
+EXIT_FAILED_SPECS = 3
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", "-s", help="Directory or s3://bucket/prefix [env: SCYTHE_STORE].", show_default=False
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, help="Processes for the embedded backend [default: CPU count]."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")]
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn user-caused failures into one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ScytheError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except ValidationError as exc:  # settings from the environment
+            err.print(f"[bold red]error:[/] invalid setting: {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: finished batches are kept; `scythe resume RUN` continues")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from scythe.run.versions import scythe_version
+
+        out.print(f"scythe {scythe_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Scythe: your experiment's schema and function in; tidy Parquet files out.
+
+    Settings come from SCYTHE_* environment variables (and .env): SCYTHE_STORE, SCYTHE_BACKEND,
+    SCYTHE_WORKERS, SCYTHE_CACHE_DIR, SCYTHE_S3_ENDPOINT_URL; S3 credentials from AWS_*.
+    """

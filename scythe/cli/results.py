@@ -1,0 +1,69 @@
+"""`scythe results list|show|download`: finding and reading what runs produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scythe.cli.app import RunArg, StoreOpt, app, friendly, out
+from scythe.errors import ScytheError
+
+results_app = typer.Typer(help="Find, show and download the results of runs.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("list")
+@friendly
+def results_list(store: StoreOpt = None) -> None:
+    """List the runs in the store."""
+    from scythe.results import runs
+
+    table = Table("experiment", "version", "run", "specs", "gathered")
+    for info in runs(store):
+        table.add_row(
+            info.run.experiment,
+            info.run.version,
+            info.run.run_id,
+            str(info.n_specs or "?"),
+            ", ".join(info.tables) if info.complete else "[yellow]not yet[/]",
+        )
+    out.print(table)
+
+
+@results_app.command("show")
+@friendly
+def results_show(
+    run_id: RunArg,
+    table: Annotated[str, typer.Option(help="Which final table.")] = "scalars",
+    rows: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+    store: StoreOpt = None,
+) -> None:
+    """Print the head of a final table of a run."""
+    import pandas as pd
+
+    from scythe.results import load
+
+    frames = load(run_id, store, tables=[table])
+    if table not in frames:
+        raise ScytheError(f"run {run_id} has no final table {table!r}")
+    frame = frames[table]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        out.print(f"{table}: {len(frame)} rows × {frame.shape[1]} columns", highlight=False)
+        out.print(frame.head(rows).to_string(), highlight=False, soft_wrap=True)
+
+
+@results_app.command("download")
+@friendly
+def results_download(
+    run_id: RunArg,
+    dest: Annotated[Path, typer.Argument(help="Folder to download into (a RUN subfolder is made).")] = Path(),
+    store: StoreOpt = None,
+) -> None:
+    """Download a run's manifest, schemas, design and final tables."""
+    from scythe.results import download
+
+    for path in download(run_id, dest, store):
+        out.print(str(path), highlight=False)

@@ -1,0 +1,80 @@
+"""The default store: a directory with exactly the store layout, needing no services."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from scythe.errors import StoreError
+from scythe.store.base import atomic_write
+
+
+class LocalStore:
+    """A directory with exactly the store layout; the default, needing no services."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        atomic_write(self._path(key), lambda p: p.write_bytes(data))
+
+    def claim(self, key: str, data: bytes) -> bool:
+        """Create `key` only if it does not exist (O_EXCL): False when someone else holds it."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return True
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        atomic_write(self._path(key), lambda p: shutil.copyfile(path, p))
+
+    def get_file(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise StoreError(f"missing from the store: {self.uri_for(key)}")
+        atomic_write(dest, lambda p: shutil.copyfile(src, p))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        keys = (
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".part")
+        )
+        return sorted(keys)
+
+    def children(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if not p.name.startswith("."))
+
+    def uri_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)

@@ -1,0 +1,154 @@
+"""Any S3-compatible endpoint (AWS, SeaweedFS, MinIO) through boto3; credentials from `AWS_*`.
+
+S3 objects only appear once a (multipart) upload completes, so readers never see a half file.
+boto3 is imported when the first S3 store is opened, never by `import scythe`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scythe.errors import StoreError
+from scythe.store.base import atomic_write
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, or 409 for a racing PUT
+
+
+def _copy_stream(stream: StreamingBody, dest: Path) -> None:
+    with dest.open("wb") as out:
+        for chunk in stream.iter_chunks(1 << 20):
+            out.write(chunk)
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, access_key: str | None, pid: int) -> S3Client:
+    """One thread-safe client per endpoint, credentials and process, shared by every store.
+
+    A worker serves runs under many prefixes, and a client costs ~50 ms to create. Keyed by pid
+    because a forked child must not share its parent's connections.
+    """
+    import boto3
+    from botocore.config import Config
+
+    # Retries ride out a server restart of several seconds instead of losing a shard;
+    # S3-compatible servers (SeaweedFS, MinIO) want path-style addressing.
+    config = Config(
+        retries={"max_attempts": 12, "mode": "standard"},
+        connect_timeout=5,
+        max_pool_connections=32,  # gather, allocation and Hatchet slots share one client
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class S3Store:
+    """Any S3-compatible endpoint (AWS, SeaweedFS, MinIO); credentials come from `AWS_*`."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        endpoint_url = (
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        self.client: S3Client = _s3_client(endpoint_url, os.environ.get("AWS_ACCESS_KEY_ID"), os.getpid())
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def claim(self, key: str, data: bytes) -> bool:
+        """Create `key` only if it does not exist (a conditional PUT, `If-None-Match: *`)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _TAKEN:
+                return False
+            if code != "NotImplemented":
+                raise
+            # A server without conditional writes: a plain PUT, as before claims existed.
+            self.put_bytes(key, data)
+        return True
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
+    def get_file(self, key: str, dest: Path) -> None:
+        # One streamed GET: boto3's download_file adds a HEAD and a thread pool per call, which
+        # dominated gathers of many small shards.
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
+        with body:
+            atomic_write(dest, lambda p: _copy_stream(body, p))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                return False
+            raise
+        return True
+
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, object]]:
+        full = self._key(prefix).rstrip("/") + "/" if prefix else (self.prefix + "/" if self.prefix else "")
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs: dict[str, str] = {"Bucket": self.bucket, "Prefix": full}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        yield from paginator.paginate(**kwargs)  # type: ignore[arg-type,misc]
+
+    def list_keys(self, prefix: str) -> list[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = [
+            obj["Key"][strip:]
+            for page in self._pages(prefix, None)
+            for obj in page.get("Contents", [])  # type: ignore[attr-defined]
+        ]
+        return sorted(keys)
+
+    def children(self, prefix: str) -> list[str]:
+        names: set[str] = set()
+        for page in self._pages(prefix, "/"):
+            for cp in page.get("CommonPrefixes", []):  # type: ignore[attr-defined]
+                names.add(cp["Prefix"].rstrip("/").rsplit("/", 1)[-1])
+            for obj in page.get("Contents", []):  # type: ignore[attr-defined]
+                names.add(obj["Key"].rsplit("/", 1)[-1])
+        return sorted(names)
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = [self._key(k) for k in self.list_keys(prefix)]
+        for i in range(0, len(keys), 1000):
+            objects = [{"Key": k} for k in keys[i : i + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})  # type: ignore[typeddict-item]
