@@ -1,10 +1,14 @@
-"""Errors a user can cause and fix.
+"""Errors a user can cause and fix: every one of them is a `ScytheError`.
 
 The CLI prints a `ScytheError` as one line and exits non-zero; anything else is a bug in Scythe
-and keeps its traceback.
+and keeps its traceback. Library failures a user can cause (an unreachable S3 endpoint, a Hatchet
+engine that refuses the token) are translated into these where they happen, one line each.
+May import: nothing from scythe (everything imports it).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class ScytheError(Exception):
@@ -31,3 +35,20 @@ class StoreError(ScytheError):
 
 class RunFailedError(ScytheError):
     """Some specs raised; their errors are in final/errors.pq and every other result was kept."""
+
+
+class BackendError(ScytheError):
+    """A backend (the Hatchet engine, a process pool) is unreachable, misconfigured or gave up."""
+
+
+class SchemaError(ScytheError):
+    """A schema file that cannot be read or turned into a spec class; names the file and the place."""
+
+    def __init__(self, path: Path, message: str, pointer: str | None = None) -> None:
+        # The pointer in URI-fragment form: `file#/properties/x/minimum`, `file#` for the root.
+        where = path.as_posix() if pointer is None else f"{path.as_posix()}#{pointer}"
+        super().__init__(f"{where}: {message}")
+
+
+class DevStackError(ScytheError, RuntimeError):
+    """A service of the local dev stack failed to build, start or become ready."""

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from scythe.errors import DevStackError
+
 # ----------------------------------------------------------------------------------------------
 # constants
 
@@ -54,10 +56,6 @@ DEFAULT_TENANT_ID = "707d0855-80ab-4e1f-a156-f1c4546cbf52"
 # Build caches (Go modules, engine binaries); not SCYTHE_CACHE_DIR, which holds input artifacts.
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scythe"
 LOOPBACK = "127.0.0.1"
-
-
-class DevStackError(RuntimeError):
-    """A service failed to build, start or become ready."""
 
 
 # ----------------------------------------------------------------------------------------------

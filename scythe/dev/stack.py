@@ -108,7 +108,7 @@ def down() -> bool:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     for pid in state.pids.values():
-        with contextlib.suppress(ScytheError, devstack.DevStackError):
+        with contextlib.suppress(ScytheError):
             devstack.wait_until(lambda p=pid: not _alive(p), "stop", timeout=20)  # type: ignore[misc]
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)

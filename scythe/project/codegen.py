@@ -22,7 +22,7 @@ from typing import Literal
 
 import yaml
 
-from scythe.errors import ScytheError
+from scythe.errors import SchemaError, ScytheError
 from scythe.run.versions import read_pyproject
 
 Role = Literal["input", "output"]
@@ -47,15 +47,6 @@ _CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
 # datamodel-code-generator marks models holding a custom type with this config; pydantic needs no
 # such permission for FileReference (an annotated union of AnyUrl and Path), so it is noise.
 _ARBITRARY_TYPES_CONFIG = "\n    model_config = ConfigDict(\n        arbitrary_types_allowed=True,\n    )\n"
-
-
-class SchemaError(ScytheError):
-    """A schema file that cannot be read or turned into a spec class; names the file and the place."""
-
-    def __init__(self, path: Path, message: str, pointer: str | None = None) -> None:
-        # The pointer in URI-fragment form: `file#/properties/x/minimum`, `file#` for the root.
-        where = path.as_posix() if pointer is None else f"{path.as_posix()}#{pointer}"
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
