@@ -85,9 +85,9 @@ def synthesise(n: int, root: Path | None = None) -> Path:
 
     from bench.allocation import design_file
     from scythe.run.allocation import auto_batch_size
+    from scythe.run.commits import BatchOutcome, FrameShard
     from scythe.run.layout import COMMIT, RunRef
     from scythe.run.manifest import Manifest, write_manifest
-    from scythe.run.task import BatchOutcome, FrameShard
     from scythe.store import LocalStore
 
     importable_example()

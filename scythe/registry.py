@@ -170,7 +170,7 @@ def _check_name(name: str) -> str:
 def load_experiment(ref: str) -> Experiment[typing.Any, typing.Any]:
     """Resolve `module:function` (imported from the working directory) or a registered name."""
     if ":" not in ref:
-        _load_entry_points()
+        load_entry_points()
         return ExperimentRegistry.get(ref)
     module_name, _, qualname = ref.partition(":")
     import sys
@@ -190,7 +190,7 @@ def load_experiment(ref: str) -> Experiment[typing.Any, typing.Any]:
     return obj
 
 
-def _load_entry_points() -> None:
+def load_entry_points() -> None:
     """Import experiments that installed projects declare under `scythe.experiments`."""
     from importlib.metadata import entry_points
 
@@ -200,7 +200,7 @@ def _load_entry_points() -> None:
 
 def discover_default() -> Experiment[typing.Any, typing.Any]:
     """The only experiment installed projects declare, for `scythe run` without a name."""
-    _load_entry_points()
+    load_entry_points()
     names = ExperimentRegistry.names()
     if len(names) != 1:
         listed = ", ".join(names) or "none found"

@@ -1,5 +1,8 @@
 """Settings read from `SCYTHE_*` environment variables (and `.env`), shared by CLI and Python API.
 
+Read once where a command or an API call starts (`get_settings()`) and passed down from there:
+runtime modules take a `ScytheSettings` argument instead of reading the environment themselves.
+
 Credentials are never part of these settings: S3 keys come from the standard `AWS_*` variables
 that boto3 reads itself, so they cannot leak into a manifest written from this model.
 """
@@ -9,10 +12,13 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from scythe.store import LocalStore, S3Store
 
 BackendName = Literal["embedded", "hatchet"]
 
@@ -47,6 +53,17 @@ class ScytheSettings(BaseSettings):
         default=None,
         description="S3-compatible endpoint (else AWS_ENDPOINT_URL, else AWS).",
     )
+
+    worker_slots: int | None = Field(
+        default=None, ge=1, description="Hatchet worker: tasks at once (default: from the CPU count)."
+    )
+    worker_name: str | None = Field(default=None, description="Hatchet worker: its name.")
+
+    def open_store(self, uri: str | None = None) -> LocalStore | S3Store:
+        """The store at `uri` (default: this environment's), reached through the configured endpoint."""
+        from scythe.store import open_store
+
+        return open_store(uri or self.store_uri(), self.s3_endpoint_url)
 
     def store_uri(self) -> str:
         """SCYTHE_STORE, else scythe-engine's SCYTHE_STORAGE_BUCKET(+_PREFIX), else the default."""

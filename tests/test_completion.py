@@ -10,7 +10,7 @@ import pytest
 from sample_experiments import square
 
 from scythe import LocalStore
-from scythe.backends.hatchet import all_committed
+from scythe.backends.hatchet.tasks import all_committed
 from scythe.errors import ScytheError
 from scythe.run.allocation import prepare
 from scythe.run.gather import gather
@@ -27,18 +27,18 @@ def _run(store: Path, n_batches: int) -> tuple[LocalStore, RunRef]:
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
 def test_only_the_last_commit_sees_the_run_complete(store: Path, order: tuple[int, ...]) -> None:
-    _, run = _run(store, 4)
+    local, run = _run(store, 4)
     seen = []
     for batch in order:
         run_batch(run, batch)
-        seen.append(all_committed(run, batch))
+        seen.append(all_committed(local, run, batch))
     assert seen == [False, False, False, True]
 
 
 def test_a_single_batch_completes_its_run(store: Path) -> None:
-    _, run = _run(store, 1)
+    local, run = _run(store, 1)
     run_batch(run, 0)
-    assert all_committed(run, 0)
+    assert all_committed(local, run, 0)
 
 
 def test_gather_refuses_an_incomplete_run_and_writes_nothing(store: Path) -> None:

@@ -1,6 +1,7 @@
 """The template, rendered and used as a researcher would: `scythe new`, its own CI steps, `scythe update`.
 
-Generated projects are installed offline into their own virtual environment, with scythe taken from
+Generated projects are installed into their own virtual environment (from uv's cache where it can,
+from the package index otherwise: a fresh machine's cache has no index pages), with scythe taken from
 this checkout (the `scythe_source` answer), and run with their own test suite and allocation script.
 """
 
@@ -21,6 +22,7 @@ from conftest import EXAMPLE, ROOT
 from typer.testing import CliRunner
 
 from scythe.cli import app
+from scythe.cli.app import parse_pairs
 from scythe.errors import ScytheError
 from scythe.project import codegen, scaffold
 from scythe.settings import ScytheSettings
@@ -85,9 +87,9 @@ def render(dest: Path, **answers: str) -> Path:
 
 
 def install(project: Path) -> Path:
-    """`uv sync --offline` (scythe from this checkout); returns the project's python."""
+    """`uv sync` (scythe from this checkout); returns the project's python."""
     assert UV is not None
-    run([UV, "sync", "--offline", "--quiet", "--python", sys.executable], project)
+    run([UV, "sync", "--quiet", "--python", sys.executable], project)
     return project / ".venv" / "bin" / "python"
 
 
@@ -284,7 +286,7 @@ def test_new_refuses_a_used_folder_and_bad_answers(tmp_path: Path) -> None:
         scaffold.new(tmp_path / "Bad_Name", defaults=True)
     assert not (tmp_path / "Bad_Name").exists()  # nothing half-rendered is left behind
     with pytest.raises(ScytheError, match="--data takes KEY=VALUE"):
-        scaffold.parse_data(["novalue"])
+        parse_pairs(["novalue"], "--data")
 
 
 def test_cli_new_renders_a_git_ready_project(tmp_path: Path) -> None:

@@ -7,16 +7,24 @@ costs only its uncommitted batch: `scythe resume` runs what is missing.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ClassVar
 
+from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.progress import spec_progress
 from scythe.errors import ScytheError
+from scythe.registry import Experiment, load_experiment
+from scythe.run.commits import BatchOutcome, GatherSummary, missing_batches
+from scythe.run.gather import gather
 from scythe.run.layout import RunRef
 from scythe.run.manifest import Manifest
-from scythe.run.task import BatchOutcome, run_batch
+from scythe.run.task import run_batch
+from scythe.settings import ScytheSettings
+from scythe.store import Store
 
 
 def default_workers() -> int:
@@ -30,6 +38,7 @@ def execute(
     *,
     workers: int | None = None,
     progress: bool = True,
+    settings: ScytheSettings | None = None,
 ) -> list[BatchOutcome]:
     """Run `batches` of `run` and return their commit records, in completion order."""
     if not batches:
@@ -38,7 +47,8 @@ def execute(
     outcomes: list[BatchOutcome] = []
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        futures: dict[Future[BatchOutcome], int] = {pool.submit(run_batch, run, b): b for b in batches}
+        one_batch = functools.partial(run_batch, settings=settings)
+        futures: dict[Future[BatchOutcome], int] = {pool.submit(one_batch, run, b): b for b in batches}
         total = sum(len(manifest.batch_range(b)) for b in batches)
         try:
             with spec_progress(progress) as bar:
@@ -59,3 +69,39 @@ def execute(
                 future.cancel()
             raise
     return outcomes
+
+
+class EmbeddedBackend:
+    """The run executes while it is waited on: `submit` and `resume` start nothing by themselves."""
+
+    name: ClassVar[str] = "embedded"
+    detaches: ClassVar[bool] = False
+
+    def __init__(self, settings: ScytheSettings, workers: int | None = None) -> None:
+        self.settings = settings
+        self.workers = workers or settings.workers
+
+    def check(self, experiment: Experiment[Any, Any]) -> None:
+        """Anything importable runs here."""
+
+    def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
+        """Nothing to start: `wait` runs the batches (there is no tree to shape)."""
+
+    def resume(self, store: Store, run: RunRef, manifest: Manifest) -> None:
+        """Nothing to start: `wait` runs what has no commit record."""
+
+    def wait(self, store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
+        batches = missing_batches(store, run, manifest)
+        execute(run, manifest, batches, workers=self.workers, progress=progress, settings=self.settings)
+        experiment = load_experiment(manifest.experiment_ref)
+        return gather(store, run, manifest, experiment.input_spec.index_fields())
+
+    def status(self, run: RunRef, manifest: Manifest) -> TaskCounts | None:
+        return None  # the store knows everything there is
+
+    def cancel(self, run: RunRef, manifest: Manifest) -> None:
+        raise ScytheError("only Hatchet runs can be cancelled; stop an embedded run with Ctrl-C")
+
+
+def make(settings: ScytheSettings, *, workers: int | None = None) -> EmbeddedBackend:
+    return EmbeddedBackend(settings, workers)

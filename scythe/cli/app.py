@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from scythe.errors import ScytheError
+
+if TYPE_CHECKING:
+    from scythe.settings import ScytheSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +67,24 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def parse_pairs(items: list[str], option: str, key: str = "KEY") -> dict[str, str]:
+    """`KEY=VALUE` option values (`--data`, `--set`) as a dict; one line naming a malformed one."""
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ScytheError(f"{option} takes {key}=VALUE, not {item!r}")
+        pairs[name.strip()] = value
+    return pairs
+
+
+def settings() -> ScytheSettings:
+    """This command's settings, read once here and passed down."""
+    from scythe.settings import get_settings
+
+    return get_settings()
 
 
 def _version_callback(value: bool) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scythe.cli.app import app, err, friendly, out
+from scythe.cli.app import app, err, friendly, out, parse_pairs
 from scythe.errors import ScytheError
 
 MAX_DIFF_LINES = 60
@@ -61,9 +61,10 @@ def new(
     class_prefix, description, schema_format (yaml|json), python_version, scythe_source.
     """
     from scythe.project.scaffold import new as render
-    from scythe.project.scaffold import parse_data
 
-    created = render(name, data=parse_data(data or []), defaults=defaults, template=template, vcs_ref=vcs_ref)
+    created = render(
+        name, data=parse_pairs(data or [], "--data"), defaults=defaults, template=template, vcs_ref=vcs_ref
+    )
     _say(f"created  {_shown(created.path)}")
     _say(f"specs    {_shown(created.specs)}")
     if created.git_initialised:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,20 +17,22 @@ from scythe.cli.app import (
     err,
     friendly,
     out,
+    parse_pairs,
+    settings,
 )
 from scythe.errors import ScytheError
+
+if TYPE_CHECKING:
+    from scythe.run.layout import RunRef
+    from scythe.run.manifest import Manifest
+    from scythe.settings import ScytheSettings
+    from scythe.store import Store
 
 
 def _parse_fixed(values: list[str]) -> dict[str, Any]:
     import yaml
 
-    fixed = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ScytheError(f"--set takes FIELD=VALUE, not {item!r}")
-        fixed[key.strip()] = yaml.safe_load(value) if value else ""
-    return fixed
+    return {k: yaml.safe_load(v) if v else "" for k, v in parse_pairs(values, "--set", "FIELD").items()}
 
 
 def _report(result: Any) -> None:
@@ -103,34 +105,23 @@ def run(
     if (design is None) == (sample is None):
         raise ScytheError("give exactly one of --design FILE or --sample lhs|sobol")
     exp = load_experiment(experiment) if experiment else discover_default()
+    rows: Any = design
     if sample is not None:
         if sample not in ("lhs", "sobol"):
             raise ScytheError(f"--sample must be lhs or sobol, not {sample!r}")
         rows = sample_design(exp.input_spec, n, sample, seed, _parse_fixed(fixed or []))  # type: ignore[arg-type]
-        result = allocate(
-            exp,
-            rows,
-            wait=not no_wait,
-            store=store,
-            version=version,
-            batch_size=batch_size,
-            backend=backend,
-            workers=workers,
-            progress=not quiet,
-        )
-    else:
-        assert design is not None
-        result = allocate(
-            exp,
-            design,
-            wait=not no_wait,
-            store=store,
-            version=version,
-            batch_size=batch_size,
-            backend=backend,
-            workers=workers,
-            progress=not quiet,
-        )
+    result = allocate(
+        exp,
+        rows,
+        wait=not no_wait,
+        store=store,
+        version=version,
+        batch_size=batch_size,
+        backend=backend,
+        workers=workers,
+        progress=not quiet,
+        settings=settings(),
+    )
     _report(result)
 
 
@@ -145,7 +136,7 @@ def resume(
     """Finish an interrupted run: only specs without a committed result execute, then gather."""
     from scythe.run.allocation import resume as resume_run
 
-    _report(resume_run(run_id, store=store, workers=workers, progress=not quiet))
+    _report(resume_run(run_id, store=store, workers=workers, progress=not quiet, settings=settings()))
 
 
 @app.command()
@@ -161,31 +152,27 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name [env: SCYTHE_WORKER_NAME].")] = None,
 ) -> None:
     """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops). Needs HATCHET_CLIENT_* set."""
-    from scythe.backends.hatchet import start_worker
-    from scythe.registry import ExperimentRegistry, _load_entry_points, load_experiment
-    from scythe.worker import ScytheWorkerConfig
+    from scythe.backends.base import default_slots
+    from scythe.backends.hatchet.worker import DEFAULT_NAME, served_experiments, start_worker
 
-    config = ScytheWorkerConfig()
-    if experiments:
-        chosen = [load_experiment(e) for e in experiments]
-    else:
-        _load_entry_points()
-        chosen = [ExperimentRegistry.get(n) for n in ExperimentRegistry.names()]
-    if not chosen:
-        raise ScytheError("no experiments to serve: name them, or run inside a project that declares them")
+    config = settings()
+    chosen = served_experiments(experiments)
     err.print(f"serving {', '.join(e.name for e in chosen)}", highlight=False)
-    start_worker(chosen, name=name or config.computed_name, slots=slots or config.computed_slots)
+    start_worker(
+        chosen,
+        name=name or config.worker_name or DEFAULT_NAME,
+        slots=slots or config.worker_slots or default_slots(),
+        settings=config,
+    )
 
 
-def _find(run_id: str, store: str | None) -> tuple[Any, Any, Any]:
+def _find(run_id: str, store: str | None) -> tuple[ScytheSettings, Store, RunRef, Manifest]:
     from scythe.run.manifest import find_run, read_manifest
-    from scythe.settings import get_settings
-    from scythe.store import open_store
 
-    settings = get_settings()
-    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
+    config = settings()
+    target = config.open_store(store)
     ref = find_run(target, run_id)
-    return target, ref, read_manifest(target, ref)
+    return config, target, ref, read_manifest(target, ref)
 
 
 @app.command()
@@ -194,19 +181,19 @@ def status(
     run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
-    """Progress of a run: batches committed (from the store) and task states (from Hatchet)."""
-    from scythe.backends.hatchet.monitor import store_progress
+    """Progress of a run: batches committed (from the store) and task states (from its backend)."""
+    from scythe.backends import get_backend
+    from scythe.run.commits import store_progress
+    from scythe.run.layout import SCALARS
 
-    target, ref, manifest = _find(run_id, store)
+    config, target, ref, manifest = _find(run_id, store)
     state = store_progress(target, ref, manifest)
     out.print(f"run       {ref.prefix}  ({manifest.backend})")
     out.print(f"specs     {state.specs_done} of {manifest.n_specs} done")
     out.print(f"batches   {state.batches_done} of {manifest.n_batches} committed")
-    out.print(f"gathered  {'yes' if state.gathered or target.exists(ref.key('final/scalars.pq')) else 'no'}")
-    if manifest.backend == "hatchet":
-        from scythe.backends.hatchet import task_counts
-
-        counts = task_counts(ref, manifest.created_at)
+    out.print(f"gathered  {'yes' if state.gathered or target.exists(ref.key(SCALARS)) else 'no'}")
+    counts = get_backend(manifest.backend, config).status(ref, manifest)
+    if counts is not None:
         out.print(
             f"tasks     done {counts.completed}  running {counts.running}  queued {counts.queued}  "
             f"failed {counts.failed}  cancelled {counts.cancelled}"
@@ -220,10 +207,8 @@ def cancel(
     store: StoreOpt = None,
 ) -> None:
     """Cancel a Hatchet run's unfinished tasks; committed batches stay, `scythe resume` continues."""
-    from scythe.backends.hatchet import cancel as cancel_run
+    from scythe.backends import get_backend
 
-    _, ref, manifest = _find(run_id, store)
-    if manifest.backend != "hatchet":
-        raise ScytheError("only Hatchet runs can be cancelled; stop an embedded run with Ctrl-C")
-    cancel_run(ref, manifest.created_at)
+    config, _, ref, manifest = _find(run_id, store)
+    get_backend(manifest.backend, config).cancel(ref, manifest)
     out.print(f"cancelled the unfinished tasks of {ref.prefix}")

@@ -1,12 +1,16 @@
-"""The shape of Hatchet's fan-out tree, under the name scythe-engine users know.
+"""The shape of Hatchet's fan-out tree, under the names scythe-engine users know.
 
-`factor` children per node, at most `max_depth` levels of splitting below the root. The embedded
-backend accepts and ignores it (it has no tree to shape).
+`RecursionMap(factor, max_depth)` is Scythe's own (`scythe.backends.base.RecursionMap`): `factor`
+children per node, at most `max_depth` levels of splitting below the root. Upstream's explicit
+per-level `path` is accepted by the model but refused by `BaseExperiment.allocate` (Scythe's tree
+is uniform), so it is never silently ignored.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+
+from scythe.backends.base import RecursionMap as _RecursionMap
 
 
 class RecursionSpec(BaseModel):
@@ -14,9 +18,7 @@ class RecursionSpec(BaseModel):
     offset: int | None = Field(default=None, ge=0)
 
 
-class RecursionMap(BaseModel):
-    factor: int = Field(default=10, ge=1, description="Children per scatter node.")
-    max_depth: int = Field(default=10, ge=0, le=10, description="Levels of splitting below the root.")
+class RecursionMap(_RecursionMap):
     path: list[RecursionSpec] | None = None
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scythe.backends.base import default_slots
 from scythe.errors import ScytheError
-from scythe.registry import Experiment, ExperimentRegistry
+from scythe.registry import Experiment
 
 
 class ScytheWorkerConfig(BaseSettings):
-    """Read from `SCYTHE_WORKER_*`, as upstream."""
+    """Read from `SCYTHE_WORKER_*`, as upstream. Hatchet's worker labels (`HIGH_MEMORY`, `HIGH_CPU`,
+    `HAS_GPU`, `DOES_FAN`, `DOES_LEAF`) and `DURABLE_SLOTS` have no Scythe meaning: setting one
+    raises when the worker starts, rather than being ignored."""
 
     model_config = SettingsConfigDict(env_prefix="SCYTHE_WORKER_", extra="ignore")
 
@@ -27,21 +29,31 @@ class ScytheWorkerConfig(BaseSettings):
 
     @property
     def computed_slots(self) -> int:
-        cpus = os.cpu_count() or 1
-        return self.SLOTS or (cpus if cpus < 8 else cpus - 1)
+        return self.SLOTS or default_slots()
 
     @property
     def computed_name(self) -> str:
-        return self.NAME or "ScytheWorker--Local"
+        from scythe.backends.hatchet.worker import DEFAULT_NAME
+
+        return self.NAME or DEFAULT_NAME
+
+    def unsupported(self) -> list[str]:
+        """The settings given that Scythe cannot honour (upstream's labels and durable slots)."""
+        defaults = ScytheWorkerConfig.model_construct()
+        names = ["DURABLE_SLOTS", "HIGH_MEMORY", "HIGH_CPU", "HAS_GPU", "DOES_FAN", "DOES_LEAF"]
+        return [n for n in names if getattr(self, n) != getattr(defaults, n)]
 
     def start(self, experiments: list[Experiment[Any, Any]] | None = None) -> None:
         """Serve `experiments` (default: every registered one) to a Hatchet engine; blocks."""
-        from scythe.backends.hatchet import start_worker
+        from scythe.backends.hatchet.worker import served_experiments, start_worker
+        from scythe.settings import get_settings
 
-        chosen = experiments or [ExperimentRegistry.get(n) for n in ExperimentRegistry.names()]
-        if not chosen:
-            raise ScytheError("no experiments are registered: import your experiment module first")
-        start_worker(chosen, name=self.computed_name, slots=self.computed_slots)
+        ignored = self.unsupported()
+        if ignored:
+            listed = ", ".join(f"SCYTHE_WORKER_{n}" for n in ignored)
+            raise ScytheError(f"{listed}: not supported by Scythe's workers (every worker serves every task)")
+        chosen = experiments or served_experiments()
+        start_worker(chosen, name=self.computed_name, slots=self.computed_slots, settings=get_settings())
 
 
 __all__ = ["ScytheWorkerConfig"]

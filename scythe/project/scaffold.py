@@ -43,17 +43,6 @@ def template_source(explicit: str | None = None) -> str:
     return explicit or os.environ.get(TEMPLATE_ENV) or str(bundled_template())
 
 
-def parse_data(items: list[str]) -> dict[str, str]:
-    """`--data KEY=VALUE` pairs; copier casts each value to its question's type."""
-    data = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ScytheError(f"--data takes KEY=VALUE, not {item!r}")
-        data[key.strip()] = value
-    return data
-
-
 @dataclass(frozen=True)
 class NewProject:
     """A freshly rendered project."""

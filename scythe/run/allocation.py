@@ -14,16 +14,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from scythe.backends import get_backend
+from scythe.backends.base import RecursionMap
 from scythe.design import DesignLike, open_design
 from scythe.errors import ScytheError
 from scythe.registry import Experiment
+from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id
 from scythe.run.manifest import Manifest, git_sha
 from scythe.run.staging import stage_design, write_run
 from scythe.run.versions import default_version, resolve_version, scythe_version
-from scythe.scatter_gather import RecursionMap
-from scythe.settings import get_settings
-from scythe.store import Store, open_store
+from scythe.settings import ScytheSettings, get_settings
+from scythe.store import Store
 
 MAX_AUTO_BATCH = 1000
 MAX_CLAIMS = 100
@@ -50,13 +52,15 @@ def prepare(
     version: str | None = None,
     batch_size: int | None = None,
     backend: str = "embedded",
+    settings: ScytheSettings | None = None,
 ) -> Allocation:
     """Steps 1–3: validate every row, upload input files, write the run's files (manifest last).
 
     The design is validated in chunks and staged in a local temporary folder; the store is
     touched only once every chunk validated.
     """
-    store = store or open_store(get_settings().store_uri(), get_settings().s3_endpoint_url)
+    settings = settings or get_settings()
+    store = store or settings.open_store()
     source = open_design(design)
     if not len(source):
         raise ScytheError("the design is empty: nothing to run")
@@ -79,7 +83,7 @@ def prepare(
                 timeout=experiment.options.timeout,
                 backend=backend,
                 git_sha=git_sha(Path.cwd()),
-                image=get_settings().image,
+                image=settings.image,
                 scythe_version=scythe_version(),
             )
             write_run(store, run, manifest, experiment, staged)
@@ -129,72 +133,55 @@ def allocate(
     progress: bool = True,
     wait: bool = True,
     recursion_map: RecursionMap | None = None,
+    settings: ScytheSettings | None = None,
 ) -> RunResult:
     """Validate, store and run a design, then gather its results.
 
     Failed specs do not raise: they are counted in `failed` and listed in `final/errors.pq`.
     With the Hatchet backend and `wait=False`, returns once the run is submitted (`finished` False).
+    `settings` default to the environment's, read once here.
     """
-    settings = get_settings()
-    backend = backend or settings.backend
-    if backend not in ("embedded", "hatchet"):
-        raise ScytheError(f"unknown backend {backend!r}: use embedded or hatchet")
-    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
-    if backend == "hatchet":
-        from scythe.backends import hatchet
-
-        hatchet.require_workers(experiment.name)  # before anything is written
+    settings = settings or get_settings()
+    runner = get_backend(backend or settings.backend, settings, workers=workers)
+    target = settings.open_store(store)
+    runner.check(experiment)  # before anything is written
     allocation = prepare(
-        experiment, design, store=target, version=version, batch_size=batch_size, backend=backend
+        experiment,
+        design,
+        store=target,
+        version=version,
+        batch_size=batch_size,
+        backend=runner.name,
+        settings=settings,
     )
-    if backend == "hatchet":
-        shape = recursion_map or RecursionMap(factor=hatchet.BULK_LIMIT, max_depth=3)
-        hatchet.submit(allocation.run, allocation.manifest.n_batches, shape.factor, shape.max_depth)
-        if not wait:
-            return RunResult(run=allocation.run, n_specs=allocation.manifest.n_specs, finished=False)
-    return _execute_and_gather(target, allocation, workers=workers, progress=progress)
+    run, manifest = allocation.run, allocation.manifest
+    runner.submit(target, run, manifest, recursion_map)
+    if not wait and runner.detaches:
+        return RunResult(run=run, n_specs=manifest.n_specs, finished=False)
+    return _result(run, manifest, runner.wait(target, run, manifest, progress=progress))
 
 
 def resume(
-    run: str, *, store: str | None = None, workers: int | None = None, progress: bool = True
+    run: str,
+    *,
+    store: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    settings: ScytheSettings | None = None,
 ) -> RunResult:
     """Run only the batches of `run` that have no committed result, then gather."""
-    from scythe.run.gather import missing_batches
     from scythe.run.manifest import find_run, read_manifest
 
-    settings = get_settings()
-    target = open_store(store or settings.store_uri(), settings.s3_endpoint_url)
+    settings = settings or get_settings()
+    target = settings.open_store(store)
     ref = find_run(target, run)
-    allocation = Allocation(run=ref, manifest=read_manifest(target, ref))
-    if allocation.manifest.backend == "hatchet":
-        from scythe.backends import hatchet
-
-        missing = missing_batches(target, ref, allocation.manifest)
-        if missing:
-            hatchet.trigger_batches(ref, missing)
-        else:
-            hatchet.trigger_gather(ref)
-    return _execute_and_gather(target, allocation, workers=workers, progress=progress)
+    manifest = read_manifest(target, ref)
+    runner = get_backend(manifest.backend, settings, workers=workers)
+    runner.resume(target, ref, manifest)
+    return _result(ref, manifest, runner.wait(target, ref, manifest, progress=progress))
 
 
-def _execute_and_gather(
-    store: Store, allocation: Allocation, *, workers: int | None, progress: bool
-) -> RunResult:
-    from scythe.backends import embedded
-
-    run, manifest = allocation.run, allocation.manifest
-    if manifest.backend == "hatchet":
-        from scythe.backends.hatchet.monitor import wait_for_gather
-
-        summary = wait_for_gather(store, run, manifest, progress=progress)
-    else:
-        from scythe.registry import load_experiment
-        from scythe.run.gather import gather, missing_batches
-
-        batches = missing_batches(store, run, manifest)
-        embedded.execute(run, manifest, batches, workers=workers or get_settings().workers, progress=progress)
-        experiment = load_experiment(manifest.experiment_ref)
-        summary = gather(store, run, manifest, experiment.input_spec.index_fields())
+def _result(run: RunRef, manifest: Manifest, summary: GatherSummary) -> RunResult:
     return RunResult(
         run=run,
         n_specs=manifest.n_specs,

@@ -15,31 +15,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field
 
 from scythe.errors import ScytheError
+from scythe.run.commits import BatchOutcome, GatherSummary, read_outcome
 from scythe.run.layout import RunRef
 from scythe.run.manifest import Manifest
-from scythe.run.task import BatchOutcome, read_outcome
 from scythe.store import LocalStore, Store, staged_write
 
 IO_THREADS = 8  # concurrent GETs from an object store: overlaps their latency and the server's work
-
-
-class GatherSummary(BaseModel):
-    succeeded: int
-    failed: int
-    files: dict[str, str] = Field(description="final table name → URI")
-
-
-def missing_batches(store: Store, run: RunRef, manifest: Manifest) -> list[int]:
-    """Batches with no commit record: never run, still running, or lost to a crash."""
-    done = {
-        k.rsplit("/", 2)[-2]
-        for k in store.list_keys(run.key("scatter-gather/results"))
-        if k.endswith("_SUCCESS.json")
-    }
-    return [b for b in range(manifest.n_batches) if f"{b:06d}" not in done]
 
 
 def gather(store: Store, run: RunRef, manifest: Manifest, index: list[str]) -> GatherSummary:

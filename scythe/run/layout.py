@@ -27,6 +27,8 @@ INPUTS = "scatter-gather/inputs"
 RESULTS = "scatter-gather/results"
 COMMIT = "_SUCCESS.json"
 CLAIM = "scatter-gather/claim.json"
+FINAL_SUMMARY = "scatter-gather/gathered.json"  # a gather's summary, written once final/ is whole
+HATCHET_ROOT = "scatter-gather/hatchet.json"  # how to find a Hatchet run's tasks
 
 
 class RunRef(BaseModel):

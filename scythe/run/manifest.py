@@ -7,6 +7,7 @@ is in it, and nothing secret is.
 from __future__ import annotations
 
 import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +53,24 @@ def read_manifest(store: Store, run: RunRef) -> Manifest:
         )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return Manifest.model_validate(yaml.load(store.get_bytes(run.key(MANIFEST)), Loader=loader))
+
+
+_MANIFESTS: dict[RunRef, Manifest] = {}
+_MANIFESTS_LOCK = threading.Lock()
+MANIFESTS_CACHED = 32
+
+
+def cached_manifest(store: Store, run: RunRef) -> Manifest:
+    """A run's manifest never changes once written, so a worker reads it once (a `RunRef` names
+    its store, so it is the whole key); the oldest of more than 32 runs is forgotten."""
+    found = _MANIFESTS.get(run)
+    if found is None:
+        found = read_manifest(store, run)
+        with _MANIFESTS_LOCK:  # Hatchet slots are threads
+            _MANIFESTS[run] = found
+            if len(_MANIFESTS) > MANIFESTS_CACHED:
+                del _MANIFESTS[next(iter(_MANIFESTS))]
+    return found
 
 
 def git_sha(where: Path) -> str | None:

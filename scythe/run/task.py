@@ -7,7 +7,6 @@ its commit record is simply run again, so a crash mid-batch never leaves a half 
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import signal
@@ -23,36 +22,19 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import AnyUrl, BaseModel, Field
+from pydantic import AnyUrl
 
 from scythe.context import using_logger
-from scythe.errors import StoreError
 from scythe.registry import Experiment, load_experiment
+from scythe.run.commits import BatchOutcome, FrameShard
 from scythe.run.layout import COMMIT, RunRef
-from scythe.run.manifest import Manifest, read_manifest
+from scythe.run.manifest import Manifest, cached_manifest
+from scythe.settings import ScytheSettings, get_settings
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
-from scythe.store import Store, open_store, put_table
+from scythe.store import Store, put_table
 
 RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
 _PRIMITIVE = (int, float, str, bool, type(None))
-
-
-class FrameShard(BaseModel):
-    file: str
-    index: list[str]
-
-
-class BatchOutcome(BaseModel):
-    """The commit record of one batch: what it produced; read by gather and resume."""
-
-    batch: int
-    succeeded: int
-    failed: int
-    scalars: str | None = None
-    file_refs: str | None = None
-    errors: str | None = None
-    frames: dict[str, FrameShard] = Field(default_factory=dict)
-    seconds: float = 0.0
 
 
 class _Failure(Exception):
@@ -72,15 +54,6 @@ class _Rows:
         self.frame_index: dict[str, list[str]] = {}
 
 
-def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
-    """The batch's commit record, or None if it has none (one GET: no HEAD first)."""
-    try:
-        data = store.get_bytes(run.shard(batch, COMMIT))
-    except StoreError:
-        return None
-    return BatchOutcome.model_validate_json(data)
-
-
 def run_batch(
     run: RunRef,
     batch: int,
@@ -88,10 +61,14 @@ def run_batch(
     root_workflow_run_id: str | None = None,
     workflow_run_id: str | None = None,
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    settings: ScytheSettings | None = None,
 ) -> BatchOutcome:
-    """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites)."""
+    """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites).
+
+    `settings` are the worker's (read once where it started); only a direct call reads them here.
+    """
     started = time.perf_counter()
-    store = open_store(run.store, _endpoint())
+    store = (settings or get_settings()).open_store(run.store)
     manifest = cached_manifest(store, run)
     experiment = load_experiment(manifest.experiment_ref)
     # A batch's inputs are small: one GET into memory (no temp file, no transfer threads).
@@ -113,18 +90,6 @@ def run_batch(
         store.put_bytes(run.shard(batch, "log.txt"), buffer.getvalue().encode())
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
     return outcome
-
-
-@functools.lru_cache(maxsize=32)
-def cached_manifest(store: Store, run: RunRef) -> Manifest:
-    """A run's manifest never changes once written, so a worker reads it once."""
-    return read_manifest(store, run)
-
-
-def _endpoint() -> str | None:
-    from scythe.settings import get_settings
-
-    return get_settings().s3_endpoint_url
 
 
 def _run_spec(

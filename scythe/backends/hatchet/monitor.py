@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import time
 
-from pydantic import BaseModel
+from hatchet_sdk import Hatchet
 
+from scythe.backends.hatchet import client
 from scythe.backends.progress import spec_progress
-from scythe.errors import ScytheError
-from scythe.run.gather import GatherSummary
-from scythe.run.layout import RunRef
+from scythe.errors import BackendError
+from scythe.run.commits import GatherSummary, RunProgress, store_progress
+from scythe.run.layout import FINAL_SUMMARY, RunRef
 from scythe.run.manifest import Manifest
 from scythe.store import Store
 
@@ -24,30 +25,12 @@ HATCHET_CHECK_SECONDS = 15.0
 REGATHER_SECONDS = 60.0
 
 
-class RunProgress(BaseModel):
-    batches_done: int
-    specs_done: int
-    gathered: bool
-
-
-def store_progress(store: Store, run: RunRef, manifest: Manifest) -> RunProgress:
-    from scythe.backends.hatchet import GATHERED
-    from scythe.run.gather import missing_batches
-
-    missing = missing_batches(store, run, manifest)
-    done = [b for b in range(manifest.n_batches) if b not in set(missing)]
-    return RunProgress(
-        batches_done=len(done),
-        specs_done=sum(len(manifest.batch_range(b)) for b in done),
-        gathered=store.exists(run.key(GATHERED)),
-    )
-
-
-def wait_for_gather(store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
+def wait_for_gather(
+    store: Store, run: RunRef, manifest: Manifest, *, progress: bool, hatchet: Hatchet | None = None
+) -> GatherSummary:
     """Block until the run's gather task has written its summary; fail if Hatchet gave up on it."""
-    from scythe.backends import hatchet
-
-    gathered = run.key(hatchet.GATHERED)
+    engine = hatchet or client.connect()
+    gathered = run.key(FINAL_SUMMARY)
     last_listing, last_check = -math.inf, time.monotonic()  # Hatchet is asked only after a while
     complete_since: float | None = None
     with spec_progress(progress) as bar:
@@ -58,37 +41,38 @@ def wait_for_gather(store: Store, run: RunRef, manifest: Manifest, *, progress: 
                 last_listing = now
                 state = store_progress(store, run, manifest)
                 bar.update(task, completed=state.specs_done)
-                complete_since = _regather_if_lost(run, state, manifest, complete_since, now)
+                complete_since = _regather_if_lost(engine, run, state, manifest, complete_since, now)
             if now - last_check >= HATCHET_CHECK_SECONDS:
                 last_check = now
-                _fail_if_given_up(run, manifest)
+                _fail_if_given_up(engine, run, manifest)
             time.sleep(POLL_SECONDS)
         bar.update(task, completed=manifest.n_specs)
     return GatherSummary.model_validate_json(store.get_bytes(gathered))
 
 
 def _regather_if_lost(
-    run: RunRef, state: RunProgress, manifest: Manifest, complete_since: float | None, now: float
+    engine: Hatchet,
+    run: RunRef,
+    state: RunProgress,
+    manifest: Manifest,
+    complete_since: float | None,
+    now: float,
 ) -> float | None:
     """Every batch committed long ago but no summary: the last batch's trigger was lost."""
-    from scythe.backends import hatchet
-
     if state.batches_done < manifest.n_batches:
         return None
     if complete_since is None:
         return now
     if now - complete_since > REGATHER_SECONDS:
-        hatchet.trigger_gather(run)  # gather is idempotent
+        client.trigger_gather(engine, run)  # gather is idempotent
         return now
     return complete_since
 
 
-def _fail_if_given_up(run: RunRef, manifest: Manifest) -> None:
-    from scythe.backends import hatchet
-
-    counts = hatchet.task_counts(run, manifest.created_at)
+def _fail_if_given_up(engine: Hatchet, run: RunRef, manifest: Manifest) -> None:
+    counts = client.task_counts(engine, run, manifest.created_at)
     if counts.queued + counts.running == 0 and (counts.failed or counts.cancelled):
-        raise ScytheError(
+        raise BackendError(
             f"{counts.failed} batch task(s) failed and {counts.cancelled} were cancelled in "
             f"Hatchet; finished batches are kept: `scythe resume {run.prefix}` retries the rest"
         )

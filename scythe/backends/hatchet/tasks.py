@@ -1,0 +1,167 @@
+"""The tasks a Hatchet worker serves: scatter, one batch task per experiment, gather.
+
+    scythe_scatter [0, n)          root, triggered once per run by `submit`
+      ├─ scythe_scatter [lo, hi)   `factor` children per node, at most `max_depth` levels
+      │    └─ scythe_batch_<exp>   bulk-triggered, ≤ 1,000 per request; runs `run_batch`
+      └─ …
+    scythe_gather                  triggered by whichever batch commits last; writes final/*.pq
+
+No task waits on another, so no worker slot is ever held by a parent waiting for its children,
+and a crashed worker costs only its in-flight batches (Hatchet retries them; a re-run batch
+overwrites its shard, so every spec lands in the results exactly once).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+# The SDK resolves task functions' annotations at run time, so these are real imports.
+from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy, Context, Hatchet
+
+from scythe.backends.hatchet.client import (
+    GATHER,
+    INFRA_RETRIES,
+    SCATTER,
+    BatchInput,
+    GatherInput,
+    ScatterInput,
+    batch_task_name,
+    metadata,
+    trigger_batches,
+    trigger_gather,
+)
+from scythe.registry import Experiment
+from scythe.run.commits import missing_batches
+from scythe.run.layout import COMMIT, FINAL_SUMMARY, RunRef
+from scythe.run.manifest import cached_manifest
+from scythe.settings import ScytheSettings
+from scythe.store import Store
+
+if TYPE_CHECKING:
+    from hatchet_sdk.runnables.workflow import BaseWorkflow, Standalone
+
+# Batches that commit together may each see the run complete and trigger a gather: the engine
+# queues the extras behind the first, and they then find its summary and return at once.
+ONE_GATHER_PER_RUN = ConcurrencyExpression(
+    expression=" + '/' + ".join(f"input.run.{part}" for part in ("store", "experiment", "version", "run_id")),
+    max_runs=1,
+    limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+)
+
+
+def _children(item: ScatterInput) -> list[ScatterInput]:
+    span = item.hi - item.lo
+    step = -(-span // item.factor)
+    return [
+        item.model_copy(update={"lo": lo, "hi": min(lo + step, item.hi), "depth": item.depth + 1})
+        for lo in range(item.lo, item.hi, step)
+    ]
+
+
+def is_leaf(item: ScatterInput) -> bool:
+    return item.hi - item.lo <= item.factor or item.depth >= item.max_depth
+
+
+def define_tasks(
+    hatchet: Hatchet, experiments: list[Experiment[Any, Any]], settings: ScytheSettings
+) -> list[BaseWorkflow[Any]]:
+    """The tasks a worker serves: scatter, gather, and one batch task per experiment."""
+    scatter_stub = hatchet.stubs.task(name=SCATTER, input_validator=ScatterInput)
+
+    def scatter(item: ScatterInput, ctx: Context) -> dict[str, int]:
+        if item.depth == 0 and not item.root_id:
+            item = item.model_copy(update={"root_id": ctx.workflow_run_id})
+        if is_leaf(item):
+            trigger_batches(hatchet, item.run, range(item.lo, item.hi), root_id=item.root_id)
+            return {"batches": item.hi - item.lo}
+        children = [
+            scatter_stub.create_bulk_run_item(child, additional_metadata=metadata(item.run))
+            for child in _children(item)
+        ]
+        scatter_stub.run_many(children, wait_for_result=False)
+        return {"children": len(children)}
+
+    def gather_task(item: GatherInput, ctx: Context) -> dict[str, Any]:
+        return gather_run(settings.open_store(item.run.store), item.run)
+
+    tasks: list[BaseWorkflow[Any]] = [
+        hatchet.task(
+            name=SCATTER,
+            input_validator=ScatterInput,
+            execution_timeout=timedelta(minutes=30),
+            schedule_timeout=timedelta(days=1),
+            retries=INFRA_RETRIES,
+        )(scatter),
+        hatchet.task(
+            name=GATHER,
+            input_validator=GatherInput,
+            execution_timeout=timedelta(hours=2),
+            schedule_timeout=timedelta(days=1),
+            retries=INFRA_RETRIES,
+            concurrency=ONE_GATHER_PER_RUN,
+        )(gather_task),
+    ]
+    for experiment in experiments:
+        tasks.append(_batch_task(hatchet, experiment, settings))
+    return tasks
+
+
+def _batch_task(
+    hatchet: Hatchet, experiment: Experiment[Any, Any], settings: ScytheSettings
+) -> Standalone[Any, Any]:
+    options = experiment.options
+    batch_size = options.batch_size or 1000
+
+    def run_one_batch(item: BatchInput, ctx: Context) -> dict[str, Any]:
+        from scythe.run.task import run_batch
+
+        outcome = run_batch(
+            item.run,
+            item.batch,
+            root_workflow_run_id=item.root_id or None,
+            workflow_run_id=ctx.workflow_run_id,
+            settings=settings,
+        )
+        if all_committed(settings.open_store(item.run.store), item.run, item.batch):
+            trigger_gather(hatchet, item.run)
+        return {"batch": outcome.batch, "succeeded": outcome.succeeded, "failed": outcome.failed}
+
+    return hatchet.task(
+        name=batch_task_name(experiment.name),
+        input_validator=BatchInput,
+        execution_timeout=timedelta(seconds=options.timeout * batch_size * (options.retries + 1) + 60),
+        schedule_timeout=timedelta(seconds=options.schedule_timeout),
+        retries=INFRA_RETRIES,
+        concurrency=options.concurrency,
+    )(run_one_batch)
+
+
+def all_committed(store: Store, run: RunRef, batch: int) -> bool:
+    """Whether `batch`'s commit completed the run; the batch that commits last always sees it.
+
+    A LIST of every commit record costs as much CPU as a whole batch of no-op specs, so it is
+    done only once the last-triggered batch (Hatchet hands batches out roughly in order) has
+    committed: earlier batches stop at that one HEAD.
+    """
+    manifest = cached_manifest(store, run)
+    probe = manifest.n_batches - 1 if batch != manifest.n_batches - 1 else manifest.n_batches - 2
+    if probe >= 0 and not store.exists(run.shard(probe, COMMIT)):
+        return False
+    return not missing_batches(store, run, manifest)
+
+
+def gather_run(store: Store, run: RunRef) -> dict[str, Any]:
+    """Gather once: a second trigger (two batches finishing together) finds the work done."""
+    from scythe.registry import load_experiment
+    from scythe.run.commits import GatherSummary
+    from scythe.run.gather import gather
+    from scythe.run.manifest import read_manifest
+
+    if store.exists(run.key(FINAL_SUMMARY)):
+        return GatherSummary.model_validate_json(store.get_bytes(run.key(FINAL_SUMMARY))).model_dump()
+    manifest = read_manifest(store, run)
+    experiment = load_experiment(manifest.experiment_ref)
+    summary = gather(store, run, manifest, experiment.input_spec.index_fields())
+    store.put_bytes(run.key(FINAL_SUMMARY), summary.model_dump_json().encode())
+    return summary.model_dump()

@@ -1,0 +1,44 @@
+"""A Hatchet worker process: serve experiments' tasks until interrupted."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from scythe.backends.hatchet import client
+from scythe.backends.hatchet.tasks import define_tasks
+from scythe.errors import ScytheError
+from scythe.registry import Experiment, ExperimentRegistry, load_entry_points, load_experiment
+from scythe.settings import ScytheSettings
+
+DEFAULT_NAME = "ScytheWorker--Local"  # upstream's
+
+
+def served_experiments(names: list[str] | None = None) -> list[Experiment[Any, Any]]:
+    """The experiments named (module:function or registered names), else every one registered,
+    including those installed projects declare under `scythe.experiments`."""
+    if names:
+        return [load_experiment(n) for n in names]
+    load_entry_points()
+    chosen = [ExperimentRegistry.get(n) for n in ExperimentRegistry.names()]
+    if not chosen:
+        raise ScytheError("no experiments to serve: name them, or run inside a project that declares them")
+    return chosen
+
+
+def start_worker(
+    experiments: list[Experiment[Any, Any]], *, name: str, slots: int, settings: ScytheSettings
+) -> None:
+    """Serve `experiments` until interrupted (blocks)."""
+    hatchet = client.connect()
+    _warm_up(settings)
+    worker = hatchet.worker(name, slots=slots, workflows=define_tasks(hatchet, experiments, settings))
+    worker.start()
+
+
+def _warm_up(settings: ScytheSettings) -> None:
+    """Import what a batch needs (pandas, pyarrow, boto3: ~2 s) before taking the first task,
+    not inside it while every slot's thread waits on the import lock."""
+    for module in ("scythe.run.task", "scythe.run.gather"):
+        importlib.import_module(module)
+    settings.open_store()

@@ -1,0 +1,75 @@
+"""Commit records: what each batch produced, and which batches of a run are done.
+
+A batch counts only once its commit record (`_SUCCESS.json`, written last) exists, so the set of
+records *is* the run's progress: `resume` runs the batches without one, `status` counts them,
+gather reads them. Light on purpose (pydantic only): `scythe status` imports no pyarrow.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from scythe.errors import StoreError
+from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
+from scythe.run.manifest import Manifest
+from scythe.store import Store
+
+
+class FrameShard(BaseModel):
+    file: str
+    index: list[str]
+
+
+class BatchOutcome(BaseModel):
+    """The commit record of one batch: what it produced; read by gather and resume."""
+
+    batch: int
+    succeeded: int
+    failed: int
+    scalars: str | None = None
+    file_refs: str | None = None
+    errors: str | None = None
+    frames: dict[str, FrameShard] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class GatherSummary(BaseModel):
+    """What a gather wrote: counts, and the URI of each final table."""
+
+    succeeded: int
+    failed: int
+    files: dict[str, str] = Field(description="final table name → URI")
+
+
+def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
+    """The batch's commit record, or None if it has none (one GET: no HEAD first)."""
+    try:
+        data = store.get_bytes(run.shard(batch, COMMIT))
+    except StoreError:
+        return None
+    return BatchOutcome.model_validate_json(data)
+
+
+def missing_batches(store: Store, run: RunRef, manifest: Manifest) -> list[int]:
+    """Batches with no commit record: never run, still running, or lost to a crash."""
+    done = {k.rsplit("/", 2)[-2] for k in store.list_keys(run.key(RESULTS)) if k.endswith(COMMIT)}
+    return [b for b in range(manifest.n_batches) if f"{b:06d}" not in done]
+
+
+class RunProgress(BaseModel):
+    """A run's progress as the store records it (the source of truth on every backend)."""
+
+    batches_done: int
+    specs_done: int
+    gathered: bool
+
+
+def store_progress(store: Store, run: RunRef, manifest: Manifest) -> RunProgress:
+    """What the store says of a run: committed batches and specs, and whether it was gathered."""
+    missing = set(missing_batches(store, run, manifest))
+    done = [b for b in range(manifest.n_batches) if b not in missing]
+    return RunProgress(
+        batches_done=len(done),
+        specs_done=sum(len(manifest.batch_range(b)) for b in done),
+        gathered=store.exists(run.key(FINAL_SUMMARY)),
+    )
