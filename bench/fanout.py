@@ -1,6 +1,6 @@
 """Fan-out on Hatchet: N no-op specs, end to end, on one local engine + S3 server.
 
-Started here, once: Postgres + SeaweedFS (S3) + the Hatchet engine (`scythe.dev.services`), and one
+Started here, once: Postgres + SeaweedFS (S3) + the Hatchet engine (`scythe.dev.stack.dev_stack`), and one
 worker per contender, each with the same number of slots, all idle but the one being measured.
 Each figure is one driver process's wall time from "here are N specs" to "every result is
 gathered", interleaved across contenders:
@@ -250,12 +250,10 @@ class Stack:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        from scythe.dev import services as devstack
+        from scythe.dev.processes import start_worker_process
 
         log = self.root / f"worker-{name}.log"
-        proc = devstack.start_worker_process(
-            argv, log=log, env=env, cwd=cwd, what=f"{name} worker", timeout=180
-        )
+        proc = start_worker_process(argv, log=log, env=env, cwd=cwd, what=f"{name} worker", timeout=180)
         self.workers.append(proc)
 
     def stop_workers(self) -> None:
@@ -271,12 +269,12 @@ def stack(upstream: bool) -> Iterator[Stack]:
     """Postgres + SeaweedFS + Hatchet under a 0755 folder outside pytest's, plus the workers."""
     import boto3
 
-    from scythe.dev import services as devstack
+    from scythe.dev.stack import dev_stack
 
     root = Path(tempfile.mkdtemp(prefix="scythe-bench-stack-"))
     root.chmod(0o755)
     try:
-        with devstack.dev_stack(root) as (_pg, s3, hatchet):
+        with dev_stack(root) as (_pg, s3, hatchet):
             client = boto3.client("s3", **s3.boto3_kwargs())
             client.create_bucket(Bucket=BUCKET)
             # SeaweedFS grows a bucket's volumes on its first writes (seconds): done here, before

@@ -1,5 +1,11 @@
 """Shared fixtures. The example project and the test experiments are importable by module path,
-both in this process and in `scythe` subprocesses (through PYTHONPATH)."""
+both in this process and in `scythe` subprocesses (through PYTHONPATH).
+
+The folders mirror what they exercise: `unit/` (no services, seconds), `template/` (render the
+copier template and run the generated project), `integration/` (a real Postgres, S3 server and
+Hatchet engine), `bench/` (the benchmarks at smoke size). Each folder's tests carry its name as
+a marker, so `pytest -m unit` runs the fast part alone; CI runs everything.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +22,26 @@ PATHS = [str(ROOT / "tests"), str(EXAMPLE / "src")]
 for p in PATHS:
     if p not in sys.path:
         sys.path.insert(0, p)
+
+
+def example_design(n: int) -> pd.DataFrame:
+    """`n` specs from the example project's own design builder (its scripts/allocate.py)."""
+    if str(EXAMPLE / "scripts") not in sys.path:
+        sys.path.insert(0, str(EXAMPLE / "scripts"))
+    from allocate import build_design
+
+    return build_design(n, seed=1)
+
+
+LAYERS = ("unit", "template", "integration", "bench")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's name (unit, template, integration, bench)."""
+    for item in items:
+        layer = item.path.relative_to(ROOT / "tests").parts[0]
+        if layer in LAYERS:
+            item.add_marker(layer)
 
 
 @pytest.fixture(autouse=True)

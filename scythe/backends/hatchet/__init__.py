@@ -44,7 +44,8 @@ class HatchetBackend:
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Refuse to submit before any worker has registered the run's tasks (the engine would drop it)."""
-        missing = client.missing_registrations(self.engine, experiment.name)
+        with client.engine_call("list the registered tasks"):
+            missing = client.missing_registrations(self.engine, experiment.name)
         if missing:
             raise BackendError(
                 f"no worker has registered {missing[0]!r} with Hatchet yet: start one first "
@@ -53,24 +54,28 @@ class HatchetBackend:
 
     def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
         shape = shape or DEFAULT_SHAPE
-        record = client.submit(self.engine, run, manifest.n_batches, shape.factor, shape.max_depth)
+        with client.engine_call("accept the run"):
+            record = client.submit(self.engine, run, manifest.n_batches, shape.factor, shape.max_depth)
         store.put_bytes(run.key(HATCHET_ROOT), record.model_dump_json().encode())
 
     def resume(self, store: Store, run: RunRef, manifest: Manifest) -> None:
         missing = missing_batches(store, run, manifest)
-        if missing:
-            client.trigger_batches(self.engine, run, missing)
-        else:
-            client.trigger_gather(self.engine, run)
+        with client.engine_call("accept the resumed run"):
+            if missing:
+                client.trigger_batches(self.engine, run, missing)
+            else:
+                client.trigger_gather(self.engine, run)
 
     def wait(self, store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
         return wait_for_gather(store, run, manifest, progress=progress, hatchet=self.engine)
 
     def status(self, run: RunRef, manifest: Manifest) -> TaskCounts | None:
-        return client.task_counts(self.engine, run, manifest.created_at)
+        with client.engine_call("list the run's tasks"):
+            return client.task_counts(self.engine, run, manifest.created_at)
 
     def cancel(self, run: RunRef, manifest: Manifest) -> None:
-        client.cancel(self.engine, run, manifest.created_at)
+        with client.engine_call("cancel the run's tasks"):
+            client.cancel(self.engine, run, manifest.created_at)
 
 
 def make(settings: ScytheSettings, *, workers: int | None = None) -> HatchetBackend:

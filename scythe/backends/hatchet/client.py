@@ -6,14 +6,16 @@ Connection failures surface as one-line `BackendError`s, never a gRPC traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from scythe.backends.base import TaskCounts
-from scythe.errors import BackendError
+from scythe.errors import BackendError, ScytheError
 from scythe.run.layout import RunRef
 
 if TYPE_CHECKING:
@@ -69,11 +71,26 @@ def connect() -> Hatchet:
             'HATCHET_CLIENT_TLS_STRATEGY); for a local engine run `eval "$(scythe dev up)"`'
         )
     from hatchet_sdk import Hatchet
+    from pydantic import ValidationError
 
     try:
         return Hatchet()
-    except Exception as exc:  # the SDK raises plain ValueErrors for a malformed token or address
-        raise BackendError(f"cannot configure the Hatchet client: {exc}") from exc
+    except ValidationError as exc:  # a malformed token or address: the SDK validates its config
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise BackendError(f"the Hatchet client settings (HATCHET_CLIENT_*) are invalid: {problems}") from exc
+
+
+@contextlib.contextmanager
+def engine_call(what: str) -> Iterator[None]:
+    """Any failure talking to the engine (refused connection, rejected token, gRPC status) as one
+    `BackendError` line: the boundary where the SDK's many exception types meet the user."""
+    try:
+        yield
+    except ScytheError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendError(f"the Hatchet engine could not {what}: {type(exc).__name__}: {first}") from exc
 
 
 def trigger_batches(hatchet: Hatchet, run: RunRef, batches: range | list[int], root_id: str = "") -> None:

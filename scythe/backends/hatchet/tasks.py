@@ -63,6 +63,11 @@ def is_leaf(item: ScatterInput) -> bool:
     return item.hi - item.lo <= item.factor or item.depth >= item.max_depth
 
 
+def leaves(item: ScatterInput) -> list[ScatterInput]:
+    """The scatter nodes that trigger batches, in order: the tree `RecursionMap` shapes."""
+    return [item] if is_leaf(item) else [leaf for child in _children(item) for leaf in leaves(child)]
+
+
 def define_tasks(
     hatchet: Hatchet, experiments: list[Experiment[Any, Any]], settings: ScytheSettings
 ) -> list[BaseWorkflow[Any]]:

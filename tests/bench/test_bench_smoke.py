@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
     "embedded": ["embedded, 2,000 trivial specs", "embedded, 20 specs × 50 ms CPU"],
     "allocation": ["allocation, 10,000 building-energy specs"],

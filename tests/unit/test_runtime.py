@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXAMPLE
+from conftest import example_design
 from sample_experiments import reporter, square
 
 from scythe import LocalStore, allocate
@@ -15,15 +15,6 @@ from scythe.run.gather import gather
 from scythe.run.manifest import read_manifest
 
 INDEX = ["experiment_id", "sort_index", "root_workflow_run_id"]
-
-
-def example_design(n: int) -> pd.DataFrame:
-    import sys
-
-    sys.path.insert(0, str(EXAMPLE / "scripts"))
-    from allocate import build_design  # the example's own design builder
-
-    return build_design(n, seed=1)
 
 
 def test_building_energy_1000_specs(store: Path) -> None:

@@ -1,0 +1,10 @@
+"""Project tooling: what `scythe new`, `scythe specs`, `scythe update` and `scythe build` do.
+
+    scaffold   render the copier template into a new project; merge newer template versions in
+    codegen    JSON Schema files → the project's pydantic spec module (datamodel-code-generator)
+    image      plan and run the build of the experiment's worker image (docker, podman, buildah)
+
+The template itself is `template/` at the repository root (`scythe/template/` in the wheel).
+Nothing at run time imports this package: a worker image does not need copier or the generator.
+May import: `scythe.run.versions`, `scythe.errors`.
+"""
