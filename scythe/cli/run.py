@@ -152,18 +152,11 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name [env: SCYTHE_WORKER_NAME].")] = None,
 ) -> None:
     """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops). Needs HATCHET_CLIENT_* set."""
-    from scythe.backends.base import default_slots
-    from scythe.backends.hatchet.worker import DEFAULT_NAME, served_experiments, start_worker
+    from scythe.backends.hatchet.worker import serve, served_experiments
 
-    config = settings()
     chosen = served_experiments(experiments)
     err.print(f"serving {', '.join(e.name for e in chosen)}", highlight=False)
-    start_worker(
-        chosen,
-        name=name or config.worker_name or DEFAULT_NAME,
-        slots=slots or config.worker_slots or default_slots(),
-        settings=config,
-    )
+    serve(chosen, settings(), name=name, slots=slots)
 
 
 def _find(run_id: str, store: str | None) -> tuple[ScytheSettings, Store, RunRef, Manifest]:

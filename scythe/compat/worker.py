@@ -45,15 +45,13 @@ class ScytheWorkerConfig(BaseSettings):
 
     def start(self, experiments: list[Experiment[Any, Any]] | None = None) -> None:
         """Serve `experiments` (default: every registered one) to a Hatchet engine; blocks."""
-        from scythe.backends.hatchet.worker import served_experiments, start_worker
-        from scythe.settings import get_settings
+        from scythe.backends.hatchet.worker import serve
 
         ignored = self.unsupported()
         if ignored:
             listed = ", ".join(f"SCYTHE_WORKER_{n}" for n in ignored)
             raise ScytheError(f"{listed}: not supported by Scythe's workers (every worker serves every task)")
-        chosen = experiments or served_experiments()
-        start_worker(chosen, name=self.computed_name, slots=self.computed_slots, settings=get_settings())
+        serve(experiments, name=self.computed_name, slots=self.computed_slots)
 
 
 __all__ = ["ScytheWorkerConfig"]

@@ -29,10 +29,10 @@ Role = Literal["input", "output"]
 JsonObject = dict[str, object]
 
 FILE_REFERENCE_FORMAT = "file-reference"
-FILE_REFERENCE_TYPE = "scythe.base.FileReference"
+FILE_REFERENCE_TYPE = "scythe.specs.FileReference"
 BASE_CLASSES: dict[Role, str] = {
-    "input": "scythe.base.ExperimentInputSpec",
-    "output": "scythe.base.ExperimentOutputSpec",
+    "input": "scythe.specs.ExperimentInputSpec",
+    "output": "scythe.specs.ExperimentOutputSpec",
 }
 # Field names the base classes own: a schema may not redefine them.
 RESERVED: dict[Role, frozenset[str]] = {

@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from scythe.backends.base import default_slots
 from scythe.backends.hatchet import client
 from scythe.backends.hatchet.tasks import define_tasks
 from scythe.errors import ScytheError
 from scythe.registry import Experiment, ExperimentRegistry, load_entry_points, load_experiment
-from scythe.settings import ScytheSettings
+from scythe.settings import ScytheSettings, get_settings
 
 DEFAULT_NAME = "ScytheWorker--Local"  # upstream's
 
@@ -24,6 +25,27 @@ def served_experiments(names: list[str] | None = None) -> list[Experiment[Any, A
     if not chosen:
         raise ScytheError("no experiments to serve: name them, or run inside a project that declares them")
     return chosen
+
+
+def serve(
+    experiments: list[Experiment[Any, Any]] | None = None,
+    settings: ScytheSettings | None = None,
+    *,
+    name: str | None = None,
+    slots: int | None = None,
+) -> None:
+    """Serve `experiments` (default: every declared one) until stopped; a project's worker entrypoint.
+
+    Name and slots default to `SCYTHE_WORKER_NAME` / `SCYTHE_WORKER_SLOTS`, else upstream's name
+    and every CPU (one left free from 8 up).
+    """
+    settings = settings or get_settings()
+    start_worker(
+        experiments or served_experiments(),
+        name=name or settings.worker_name or DEFAULT_NAME,
+        slots=slots or settings.worker_slots or default_slots(),
+        settings=settings,
+    )
 
 
 def start_worker(

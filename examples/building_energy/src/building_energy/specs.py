@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field
-from scythe.base import ExperimentInputSpec, ExperimentOutputSpec, FileReference
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, FileReference
 
 
 class BuildingEnergyInput(ExperimentInputSpec):
