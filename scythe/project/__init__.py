@@ -2,6 +2,7 @@
 
     scaffold   render the copier template into a new project; merge newer template versions in
     codegen    JSON Schema files → the project's pydantic spec module (datamodel-code-generator)
+    schema_lint  schema files read and checked first, errors pointing into the schema
     image      plan and run the build of the experiment's worker image (docker, podman, buildah)
 
 The template itself is `template/` at the repository root (`scythe/template/` in the wheel).
