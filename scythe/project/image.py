@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scythe._git import git
 from scythe.errors import ScytheError
 from scythe.run.versions import format_version, parse_version, read_pyproject
 
@@ -66,26 +67,10 @@ def read_project(root: Path) -> Project:
 
 def git_revision(root: Path) -> tuple[str | None, bool]:
     """The short commit of `root` and whether the work tree has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", f"--short={SHA_LENGTH}", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
+    head = git(root, "rev-parse", f"--short={SHA_LENGTH}", "HEAD")
+    if head is None:
         return None, False
-    if head.returncode != 0:
-        return None, False
-    return head.stdout.strip(), bool(status.stdout.strip())
+    return head, bool(git(root, "status", "--porcelain", "--untracked-files=no", "--", "."))
 
 
 def find_builder(preferred: str | None = None) -> str | None:

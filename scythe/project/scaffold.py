@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Literal
 
 import yaml
 
+from scythe._git import git
 from scythe.errors import ScytheError
 from scythe.project import codegen
 
@@ -117,21 +117,15 @@ def _existing_parent(path: Path) -> Path:
 
 
 def _git_toplevel(where: Path) -> Path | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return None
-    return Path(out.stdout.strip()).resolve() if out.returncode == 0 else None
+    top = git(where, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
 
 
 def _git_init(project: Path) -> bool:
     """Make the project its own repository, unless it already lives inside one (or git is missing)."""
     if shutil.which("git") is None or _git_toplevel(project) is not None:
         return False
-    done = subprocess.run(["git", "init", "--quiet", str(project)], capture_output=True, check=False)
-    return done.returncode == 0
+    return git(project, "init", "--quiet", str(project)) is not None
 
 
 @dataclass(frozen=True)
@@ -227,8 +221,7 @@ def _conflicts(project: Path) -> Iterator[str]:
 
 def _git_lines(project: Path, *args: str) -> list[str]:
     """Paths printed by a git command run in `project` (relative to it)."""
-    out = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=False)
-    return [line for line in out.stdout.splitlines() if line]
+    return [line for line in (git(project, *args) or "").splitlines() if line]
 
 
 def _has_marker(path: Path) -> bool:

@@ -16,9 +16,10 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import AnyUrl, BaseModel
 
+from scythe.context import task_settings
 from scythe.errors import ScytheError
 from scythe.run.layout import ARTIFACTS, RunRef
-from scythe.settings import get_settings
+from scythe.settings import ScytheSettings, get_settings
 from scythe.store import S3Store, Store, atomic_write
 
 
@@ -53,8 +54,13 @@ def upload_local_files(paths: Iterable[Path], store: Store, run: RunRef) -> dict
     return uploaded
 
 
-def fetch(reference: AnyUrl | Path | str, cache_dir: Path | None = None) -> Path:
-    """A local path for `reference`, downloading into the cache on first use."""
+def fetch(
+    reference: AnyUrl | Path | str, cache_dir: Path | None = None, settings: ScytheSettings | None = None
+) -> Path:
+    """A local path for `reference`, downloading into the cache on first use.
+
+    Settings: those given, else the running task's, else (outside a task) the environment's.
+    """
     text = str(reference)
     if "://" not in text:
         path = Path(text)
@@ -63,13 +69,13 @@ def fetch(reference: AnyUrl | Path | str, cache_dir: Path | None = None) -> Path
         return path
     url = urlparse(text)
     if url.scheme == "file":
-        return fetch(Path(unquote(url.path)))
-    cache = (cache_dir or get_settings().cache_dir) / hashlib.sha256(text.encode()).hexdigest()[:32]
+        return fetch(Path(unquote(url.path)), settings=settings)
+    settings = settings or task_settings() or get_settings()
+    cache = (cache_dir or settings.cache_dir) / hashlib.sha256(text.encode()).hexdigest()[:32]
     target = cache / (Path(unquote(url.path)).name or "file")
     if target.is_file():
         return target
     if url.scheme == "s3":
-        settings = get_settings()
         s3 = S3Store(url.netloc, endpoint_url=settings.s3_endpoint_url)
         s3.get_file(url.path.lstrip("/"), target)
     elif url.scheme in ("http", "https"):

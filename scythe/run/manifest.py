@@ -6,7 +6,6 @@ is in it, and nothing secret is.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from scythe._git import git
 from scythe.errors import ScytheError
 from scythe.run.layout import MANIFEST, RunRef, is_run_id
 from scythe.store import Store
@@ -75,13 +75,7 @@ def cached_manifest(store: Store, run: RunRef) -> Manifest:
 
 def git_sha(where: Path) -> str | None:
     """The commit of the experiment's code, so a result can be traced to its source."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return git(where, "rev-parse", "HEAD", timeout=10) or None
 
 
 def find_run(store: Store, ref: str) -> RunRef:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import AnyUrl
 
-from scythe.context import using_logger
+from scythe.context import using_logger, using_settings
 from scythe.registry import Experiment, load_experiment
 from scythe.run.commits import BatchOutcome, FrameShard
 from scythe.run.layout import COMMIT, RunRef
@@ -68,7 +68,8 @@ def run_batch(
     `settings` are the worker's (read once where it started); only a direct call reads them here.
     """
     started = time.perf_counter()
-    store = (settings or get_settings()).open_store(run.store)
+    settings = settings or get_settings()
+    store = settings.open_store(run.store)
     manifest = cached_manifest(store, run)
     experiment = load_experiment(manifest.experiment_ref)
     # A batch's inputs are small: one GET into memory (no temp file, no transfer threads).
@@ -78,7 +79,7 @@ def run_batch(
     buffer = io.StringIO()
     task_log = _capturing_logger(buffer, logger)
     out = _Rows()
-    with using_logger(task_log), _alarm_handler():
+    with using_logger(task_log), using_settings(settings), _alarm_handler():
         for row in rows:
             if root_workflow_run_id:
                 row["root_workflow_run_id"] = root_workflow_run_id
