@@ -101,7 +101,22 @@ def _spec_types(
         raise ExperimentDefinitionError(
             f"{where}: annotate its return type with a subclass of ExperimentOutputSpec (got {out_type!r})"
         )
+    _refuse_shared_names(where, in_type, out_type)
     return in_type, out_type, len(params) == 2
+
+
+def _refuse_shared_names(
+    where: str, in_type: type[ExperimentInputSpec], out_type: type[ExperimentOutputSpec]
+) -> None:
+    """An output named like an input (or an index level) would share one column of scalars.pq
+    with it, and the index level would hold the output's values: refuse it where it is made."""
+    levels = set(in_type.index_fields()) | set(in_type.model_fields)
+    shared = [name for name in [*out_type.scalar_fields(), *out_type.file_fields()] if name in levels]
+    if shared:
+        raise ExperimentDefinitionError(
+            f"{where}: {shared[0]!r} is both an input (an index level of every final table) and an "
+            f"output of {out_type.__name__}: rename one of them"
+        )
 
 
 class ExperimentRegistry:

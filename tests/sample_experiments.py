@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -83,3 +84,59 @@ def stubborn(input_spec: PointInput) -> PointOutput:
     if input_spec.x == 13:
         raise RuntimeError("thirteen, again")
     return PointOutput(y=input_spec.x**2, doubled=input_spec.n * 2)
+
+
+class DoomInput(ExperimentInputSpec):
+    """A spec that may do something terrible to its own process."""
+
+    x: float = Field(ge=0, le=100)
+    how: Literal[
+        "ok",
+        "segfault",
+        "exit",
+        "sigkill",
+        "systemexit",
+        "keyboard",
+        "swallow",
+        "wrongtype",
+        "badoutput",
+        "flaky",
+    ] = "ok"
+
+
+@ExperimentRegistry.Register(name="doomed", retries=2, timeout=0.3)
+def doomed(input_spec: DoomInput) -> PointOutput:
+    """Does what `how` says; every other spec is an ordinary square."""
+    import ctypes
+    import signal
+
+    how = input_spec.how
+    if how == "segfault":
+        ctypes.string_at(0)
+    elif how == "exit":
+        os._exit(1)
+    elif how == "sigkill":  # what the OOM killer does
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "systemexit":
+        raise SystemExit(2)
+    elif how == "keyboard":
+        raise KeyboardInterrupt
+    elif how == "swallow":  # user code that catches the timeout's alarm and carries on
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                time.sleep(10)
+    elif how == "wrongtype":
+        return {"y": 1.0}  # type: ignore[return-value]
+    elif how == "badoutput":
+        return PointOutput(y=-1.0, doubled="many")  # type: ignore[arg-type]
+    elif how == "flaky":
+        raise RuntimeError("flaky, every time")
+    return PointOutput(y=input_spec.x**2, doubled=2)
+
+
+@ExperimentRegistry.Register(name="framer")
+def framer(input_spec: PointInput) -> PointOutput:
+    """Returns a dataframe whose column `x` would shadow the index level `x` when x == 2."""
+    frame = pd.DataFrame({"x" if input_spec.x == 2 else "value": [1.0]})
+    return PointOutput(y=input_spec.x, doubled=0, dataframes={"frame": frame})

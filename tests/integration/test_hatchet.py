@@ -85,6 +85,22 @@ def test_always_raising_spec_lands_in_errors_after_retries(stack_env: Stack) -> 
     assert errors[["sort_index", "error_type", "attempts"]].values.tolist() == [[13, "RuntimeError", 3]]
 
 
+def test_item_05_06_a_crashing_or_runaway_spec_fails_alone_on_hatchet(stack_env: Stack) -> None:
+    """Hatchet slots are threads: the spec process (from a fork server) is what isolates and times
+    out, exactly as on the embedded backend."""
+    from sample_experiments import doomed
+
+    stack_env.start_worker("sample_experiments:doomed", slots=2)
+    uri = stack_env.store("doomed")
+    doom = {1: "segfault", 4: "swallow", 6: "exit"}
+    design = [{"x": float(i), "how": doom.get(i, "ok")} for i in range(8)]
+    result = allocate(doomed, design, store=uri, backend="hatchet", batch_size=4, progress=False)
+    assert (result.succeeded, result.failed) == (5, 3)
+    errors = load(result.run.prefix, store=uri)["errors"].reset_index().set_index("sort_index")
+    assert errors["error_type"].to_dict() == {1: "WorkerDied", 4: "Timeout", 6: "WorkerDied"}
+    assert "signal 11 (SIGSEGV)" in errors.loc[1, "message"]
+
+
 def test_worker_killed_mid_run_is_retried_and_every_spec_lands_once(stack_env: Stack) -> None:
     from sample_experiments import stubborn
 

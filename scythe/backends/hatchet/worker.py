@@ -10,6 +10,7 @@ from scythe.backends.hatchet import client
 from scythe.backends.hatchet.tasks import define_tasks
 from scythe.errors import ScytheError
 from scythe.registry import Experiment, ExperimentRegistry, load_entry_points, load_experiment
+from scythe.run import isolation
 from scythe.settings import ScytheSettings, get_settings
 
 DEFAULT_NAME = "ScytheWorker--Local"  # upstream's
@@ -54,6 +55,8 @@ def start_worker(
     """Serve `experiments` until interrupted (blocks)."""
     hatchet = client.connect()
     _warm_up(settings)
+    # Slots are threads, so each batch's spec process comes from a fork server, started warm.
+    isolation.preload(sorted({e.fn.__module__ for e in experiments}))
     worker = hatchet.worker(name, slots=slots, workflows=define_tasks(hatchet, experiments, settings))
     worker.start()
 

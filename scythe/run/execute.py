@@ -1,0 +1,261 @@
+"""One spec through the experiment: validate, call (with retries and a timeout), convert the output.
+
+This is what runs inside a batch's spec process (`scythe.run.isolation`): everything here may be
+killed at any moment, so nothing here commits anything; it only produces a `SpecOutcome`.
+Retries are for the user's function only: a deterministic failure (a wrong return type, the output
+spec's own validation, an invalid dataframe) fails at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from pydantic import AnyUrl, ValidationError
+
+from scythe.registry import Experiment
+from scythe.run.layout import RunRef
+from scythe.run.manifest import Manifest
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+from scythe.store import Store
+
+RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
+_PRIMITIVE = (int, float, str, bool, type(None))
+
+
+@dataclass
+class SpecJob:
+    """One spec of a batch: its position in the batch, its stored row and its index columns."""
+
+    position: int
+    row: dict[str, Any]
+    index: dict[str, Any]
+
+
+@dataclass
+class SpecOutcome:
+    """What one spec produced (or how it failed); crosses the process boundary by pickle."""
+
+    position: int
+    scalars: dict[str, Any] | None = None
+    file_refs: dict[str, Any] | None = None
+    frames: dict[str, tuple[pa.Table, list[str]]] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+
+class Timeout(TimeoutError):
+    """A spec ran past its experiment's timeout (recorded as `Timeout` in errors.pq)."""
+
+
+class _Deterministic(Exception):
+    """Wraps a failure that another attempt would only repeat."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Failure(Exception):
+    def __init__(self, exc: BaseException, attempts: int) -> None:
+        self.exc = exc
+        self.attempts = attempts
+
+
+def run_spec(
+    experiment: Experiment[Any, Any],
+    manifest: Manifest,
+    job: SpecJob,
+    workflow_run_id: str | None,
+    store: Store,
+    run: RunRef,
+    on_attempt: Callable[[], None] = lambda: None,
+) -> SpecOutcome:
+    """`job`'s spec run to an outcome; never raises for the spec's sake."""
+    position, row, index = job.position, job.row, job.index
+
+    def finish(output: ExperimentOutputSpec) -> SpecOutcome:
+        # Runs while the scratch dir still exists: returned files are uploaded from it.
+        frames = {
+            _frame_name(name): (_prefixed(frame, index), [*index, *_user_index(frame)])
+            for name, frame in output.dataframes.items()
+        }
+        refs = _upload_outputs(output, int(index["sort_index"]), store, run)
+        scalars = {**index, **_scalars(output)}
+        return SpecOutcome(position, scalars, {**index, **refs} if refs else None, frames)
+
+    try:
+        spec = experiment.input_spec.model_validate({**row, "workflow_run_id": workflow_run_id})
+        return _attempts(experiment, spec, manifest, finish, on_attempt)
+    except _Failure as failure:
+        return SpecOutcome(position, error={**index, **error_columns(failure.exc, failure.attempts)})
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt raised by a spec fail it alone
+        return SpecOutcome(position, error={**index, **error_columns(exc, 1)})
+
+
+def _attempts(
+    experiment: Experiment[Any, Any],
+    spec: ExperimentInputSpec,
+    manifest: Manifest,
+    finish: Callable[[ExperimentOutputSpec], SpecOutcome],
+    on_attempt: Callable[[], None],
+) -> SpecOutcome:
+    attempts = manifest.retries + 1
+    for attempt in range(1, attempts + 1):
+        on_attempt()  # the watching process times each attempt from here
+        try:
+            with _scratch(experiment.takes_tempdir) as tmp, _deadline(manifest.timeout):
+                output = _call(experiment, spec, tmp)
+                try:
+                    return finish(output)
+                except _Expired:
+                    raise
+                except Exception as exc:
+                    raise _Deterministic(exc) from exc
+        except _Deterministic as wrapped:
+            raise _Failure(wrapped.exc, attempt) from wrapped.exc
+        except Exception as exc:
+            if attempt == attempts:
+                raise _Failure(exc, attempt) from exc
+    raise AssertionError("unreachable")
+
+
+def _call(
+    experiment: Experiment[Any, Any], spec: ExperimentInputSpec, tmp: Path | None
+) -> ExperimentOutputSpec:
+    """The user's function; what it returns is checked here, and that check is never retried."""
+    try:
+        output: object = experiment(spec, tmp) if tmp is not None else experiment(spec)
+    except ValidationError as exc:
+        if exc.title == experiment.output_spec.__name__:  # its own output failed to validate
+            raise _Deterministic(exc) from exc
+        raise
+    if not isinstance(output, experiment.output_spec):
+        raise _Deterministic(
+            TypeError(
+                f"{experiment.name} returned {type(output).__name__}, not {experiment.output_spec.__name__}"
+            )
+        )
+    checked: ExperimentOutputSpec = output
+    return checked
+
+
+@contextmanager
+def _scratch(wanted: bool) -> Iterator[Path | None]:
+    """A fresh scratch dir, only for experiments that take one (mkdir + rmtree cost ~0.3 ms a spec)."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="scythe-task-") as tmp:
+        yield Path(tmp)
+
+
+class _Expired(Exception):
+    """Raised by SIGALRM inside a spec; turned into a `Timeout` that names the limit."""
+
+
+def _expire(signum: int, frame: object) -> None:
+    raise _Expired
+
+
+_alarm = threading.local()  # .installed: this thread's batch set the SIGALRM handler
+
+
+@contextmanager
+def alarm_handler() -> Iterator[None]:
+    """Install the SIGALRM handler once per batch (in a worker's main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _expire)
+    _alarm.installed = True
+    try:
+        yield
+    finally:
+        _alarm.installed = False
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Enforce the experiment's timeout where a signal can interrupt it (a worker's main thread)."""
+    if not getattr(_alarm, "installed", False):
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Expired:
+        raise Timeout(f"the spec ran longer than its timeout of {seconds:g} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _scalars(output: ExperimentOutputSpec) -> dict[str, Any]:
+    fields = output.scalar_fields()
+    values = {name: getattr(output, name) for name in fields}
+    if all(isinstance(v, _PRIMITIVE) for v in values.values()):
+        return values
+    as_json = output.model_dump(mode="json", include=set(fields))
+    return {n: v if isinstance(v, _PRIMITIVE) else as_json[n] for n, v in values.items()}
+
+
+def _upload_outputs(
+    output: ExperimentOutputSpec, sort_index: int, store: Store, run: RunRef
+) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for name in output.file_fields():
+        value = getattr(output, name)
+        if isinstance(value, Path):
+            key = run.output_file(sort_index, name, value.name)
+            store.put_file(key, value)
+            refs[name] = store.uri_for(key)
+        elif isinstance(value, AnyUrl):
+            refs[name] = str(value)
+    return refs
+
+
+def _frame_name(name: str) -> str:
+    if name in RESERVED_FRAMES or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(
+            f"dataframe name {name!r} is not allowed: use letters, digits, '-' or '_', "
+            f"and none of {sorted(RESERVED_FRAMES)}"
+        )
+    return name
+
+
+def _prefixed(frame: pd.DataFrame, index: dict[str, Any]) -> pa.Table:
+    """The user's frame as Arrow, with the spec's index in front of its own index levels."""
+    flat = frame.reset_index() if _meaningful_index(frame) else frame.reset_index(drop=True)
+    table = pa.Table.from_pandas(flat, preserve_index=False).replace_schema_metadata(None)
+    clash = set(index) & set(table.column_names)
+    if clash:
+        raise ValueError(f"dataframe columns {sorted(clash)} clash with the spec's index levels")
+    for position, (name, value) in enumerate(index.items()):
+        table = table.add_column(position, name, pa.array([value] * len(table)))
+    return table
+
+
+def _meaningful_index(frame: pd.DataFrame) -> bool:
+    return not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
+
+
+def _user_index(frame: pd.DataFrame) -> list[str]:
+    return [str(n) for n in frame.index.names] if _meaningful_index(frame) else []
+
+
+def error_columns(exc: BaseException, attempts: int) -> dict[str, Any]:
+    """errors.pq's columns for a failure (a BaseException such as SystemExit(2) by its repr)."""
+    return {
+        "error_type": type(exc).__name__,
+        "message": str(exc) if isinstance(exc, Exception) else repr(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "attempts": attempts,
+    }

@@ -1,0 +1,108 @@
+"""A bad spec fails alone and the run always finishes (robustness issue, items 5, 6 and 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import Field
+from sample_experiments import doomed
+
+from scythe import allocate
+from scythe.errors import ExperimentDefinitionError
+from scythe.registry import ExperimentRegistry
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+
+DEATHS = {
+    "segfault": ("WorkerDied", "signal 11 (SIGSEGV)"),
+    "exit": ("WorkerDied", "exit code 1"),
+    "sigkill": ("WorkerDied", "signal 9 (SIGKILL)"),
+    "systemexit": ("SystemExit", "SystemExit(2)"),
+    "keyboard": ("KeyboardInterrupt", "KeyboardInterrupt()"),
+}
+
+
+def _run(
+    store: Path, doom: dict[int, str], n: int = 10, batch_size: int = 10, workers: int = 1
+) -> pd.DataFrame:
+    design = [{"x": float(i), "how": doom.get(i, "ok")} for i in range(n)]
+    result = allocate(
+        doomed, design, store=str(store), workers=workers, batch_size=batch_size, progress=False
+    )
+    assert result.finished
+    assert (result.succeeded, result.failed) == (n - len(doom), len(doom))
+    run = store / result.run.prefix
+    scalars = pd.read_parquet(run / "final" / "scalars.pq")
+    assert sorted(scalars.index.get_level_values("sort_index")) == [i for i in range(n) if i not in doom]
+    assert list(scalars.index.get_level_values("sort_index")) == sorted(
+        scalars.index.get_level_values("sort_index")
+    )
+    return pd.read_parquet(run / "final" / "errors.pq").reset_index().set_index("sort_index")
+
+
+@pytest.mark.parametrize("how", sorted(DEATHS))
+def test_item_05_a_spec_that_kills_its_process_fails_alone(store: Path, how: str) -> None:
+    errors = _run(store, {3: how})
+    kind, message = DEATHS[how]
+    assert errors.loc[3, "error_type"] == kind
+    assert message in errors.loc[3, "message"]
+
+
+def test_item_05_several_deaths_in_one_batch_and_across_batches(store: Path) -> None:
+    doom = {0: "segfault", 4: "exit", 5: "sigkill", 9: "systemexit", 17: "segfault"}
+    errors = _run(store, doom, n=20, batch_size=10, workers=2)
+    assert sorted(errors.index) == sorted(doom)
+
+
+def test_item_06_timeout_is_a_hard_limit_even_when_the_spec_swallows_it(store: Path) -> None:
+    errors = _run(store, {2: "swallow"}, n=6)
+    assert errors.loc[2, "error_type"] == "Timeout"
+    assert "its process was killed" in errors.loc[2, "message"]
+
+
+def test_item_08_deterministic_failures_are_not_retried(store: Path) -> None:
+    errors = _run(store, {1: "wrongtype", 2: "badoutput", 3: "flaky"}, n=5)
+    assert errors.loc[1, ["error_type", "attempts"]].tolist() == ["TypeError", 1]
+    assert errors.loc[2, ["error_type", "attempts"]].tolist() == ["ValidationError", 1]
+    assert errors.loc[3, ["error_type", "attempts"]].tolist() == [
+        "RuntimeError",
+        3,
+    ]  # the user's own: retried
+
+
+class ClashIn(ExperimentInputSpec):
+    y: float = Field(ge=0)
+
+
+class ClashOut(ExperimentOutputSpec):
+    y: float
+
+
+class Bookkeeping(ExperimentOutputSpec):
+    sort_index: int
+
+
+def clash(spec: ClashIn) -> ClashOut:
+    return ClashOut(y=spec.y)
+
+
+def shadow(spec: ClashIn) -> Bookkeeping:
+    return Bookkeeping(sort_index=0)
+
+
+def test_item_01_an_output_named_like_an_input_is_refused_at_register() -> None:
+    with pytest.raises(ExperimentDefinitionError, match=r"'y' is both an input .* and an output of ClashOut"):
+        ExperimentRegistry.Register(name="clash")(clash)
+    with pytest.raises(ExperimentDefinitionError, match=r"'sort_index' is both an input"):
+        ExperimentRegistry.Register(name="shadow")(shadow)
+    assert "clash" not in ExperimentRegistry.names()
+
+
+def test_item_01_a_dataframe_column_shadowing_an_index_level_fails_its_spec(store: Path) -> None:
+    from sample_experiments import framer
+
+    result = allocate(framer, [{"x": 1.0}, {"x": 2.0}], store=str(store), workers=1, progress=False)
+    assert (result.succeeded, result.failed) == (1, 1)
+    errors = pd.read_parquet(store / result.run.prefix / "final" / "errors.pq").reset_index()
+    assert errors["message"].iloc[0] == "dataframe columns ['x'] clash with the spec's index levels"
