@@ -52,3 +52,16 @@ class SchemaError(ScytheError):
 
 class DevStackError(ScytheError, RuntimeError):
     """A service of the local dev stack failed to build, start or become ready."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: still an interrupt (exit 130), carrying how to carry on."""
+
+    def __init__(self, prefix: str, store: str) -> None:
+        self.prefix = prefix
+        self.store = store
+        super().__init__(f"scythe resume {prefix} --store {store}")
+
+    @property
+    def resume_command(self) -> str:
+        return str(self.args[0])

@@ -140,3 +140,10 @@ def framer(input_spec: PointInput) -> PointOutput:
     """Returns a dataframe whose column `x` would shadow the index level `x` when x == 2."""
     frame = pd.DataFrame({"x" if input_spec.x == 2 else "value": [1.0]})
     return PointOutput(y=input_spec.x, doubled=0, dataframes={"frame": frame})
+
+
+@ExperimentRegistry.Register(name="chatty")
+def chatty(input_spec: PointInput) -> PointOutput:
+    """Prints instead of logging, as researchers do."""
+    print(f"chatty says {input_spec.x}")
+    return PointOutput(y=input_spec.x, doubled=0)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from scythe.errors import ScytheError
+from scythe.errors import RunInterrupted, ScytheError
 
 if TYPE_CHECKING:
     from scythe.settings import ScytheSettings
@@ -29,8 +30,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-out = Console()
-err = Console(stderr=True)
+# No markup by default: user paths and values (`d/[x]/a.csv`) print as typed; styled labels opt in.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 EXIT_ERROR = 1
 EXIT_FAILED_SPECS = 3
@@ -57,16 +59,30 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ScytheError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            _say_error("[bold red]error:[/]", str(exc))
             raise typer.Exit(EXIT_ERROR) from None
         except ValidationError as exc:  # settings from the environment
-            err.print(f"[bold red]error:[/] invalid setting: {exc}", highlight=False, soft_wrap=True)
+            _say_error("[bold red]error:[/]", f"invalid setting: {exc}")
             raise typer.Exit(EXIT_ERROR) from None
+        except RunInterrupted as exc:
+            kept = f"finished batches are kept; `{exc.resume_command}` continues"
+            _say_error("[yellow]interrupted:[/]", kept)
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: finished batches are kept; `scythe resume RUN` continues")
+            _say_error("[yellow]interrupted:[/]", "finished batches are kept; `scythe resume RUN` continues")
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _say_error(label: str, text: str) -> None:
+    """`label` styled, `text` exactly as it is: paths and values are never read as rich markup."""
+    err.print(f"{label} {escape(text)}", highlight=False, soft_wrap=True, markup=True)
+
+
+def warn(text: str) -> None:
+    """A yellow `warning:` line on stderr, `text` as it is."""
+    _say_error("[yellow]warning:[/]", text)
 
 
 def parse_pairs(items: list[str], option: str, key: str = "KEY") -> dict[str, str]:

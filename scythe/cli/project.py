@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scythe.cli.app import app, err, friendly, out, parse_pairs
+from scythe.cli.app import app, err, friendly, out, parse_pairs, warn
 from scythe.errors import ScytheError
 
 MAX_DIFF_LINES = 60
@@ -127,7 +127,7 @@ def update(
     else:
         _say(f"template already at {result.new_version}")
     if result.specs_stale:
-        err.print("[yellow]warning:[/] the spec module is out of step with the schemas: run `scythe specs`")
+        warn("the spec module is out of step with the schemas: run `scythe specs`")
     if result.conflicts:
         listed = "\n".join(f"  {name}" for name in result.conflicts)
         raise ScytheError(
@@ -160,7 +160,7 @@ def build(
     root = _project(project)
     plan = images.plan(root, image=image, extra_tags=tag or [], push=push, builder=builder)
     for note in [*plan.blockers, *plan.notes]:
-        err.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+        warn(note)
     hint = f"set SCYTHE_IMAGE={plan.image} so each run's manifest records this image"
     if dry_run:
         for command in plan.commands:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from scythe.cli.app import RunArg, StoreOpt, app, friendly, out
 from scythe.errors import ScytheError
@@ -28,7 +29,7 @@ def results_list(store: StoreOpt = None) -> None:
             info.run.version,
             info.run.run_id,
             str(info.n_specs or "?"),
-            ", ".join(info.tables) if info.complete else "[yellow]not yet[/]",
+            ", ".join(info.tables) if info.complete else Text("not yet", style="yellow"),
         )
     out.print(table)
 

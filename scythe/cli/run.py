@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from scythe.cli.app import (
     EXIT_FAILED_SPECS,
@@ -49,9 +50,10 @@ def _report(result: Any) -> None:
     if result.failed:
         err.print(
             f"[bold red]{result.failed} of {result.n_specs} specs failed[/]: "
-            f"see {result.files.get('errors')}",
+            f"see {escape(str(result.files.get('errors')))}",
             soft_wrap=True,
             highlight=False,
+            markup=True,
         )
         raise typer.Exit(EXIT_FAILED_SPECS)
 

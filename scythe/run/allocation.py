@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from scythe.backends import get_backend
-from scythe.backends.base import RecursionMap
+from scythe.backends.base import Backend, RecursionMap
 from scythe.design import DesignLike, open_design
-from scythe.errors import ScytheError
+from scythe.errors import RunInterrupted, ScytheError
 from scythe.registry import Experiment
 from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id
@@ -158,7 +158,7 @@ def allocate(
     runner.submit(target, run, manifest, recursion_map)
     if not wait and runner.detaches:
         return RunResult(run=run, n_specs=manifest.n_specs, finished=False)
-    return _result(run, manifest, runner.wait(target, run, manifest, progress=progress))
+    return _waited(runner, target, run, manifest, progress)
 
 
 def resume(
@@ -178,7 +178,16 @@ def resume(
     manifest = read_manifest(target, ref)
     runner = get_backend(manifest.backend, settings, workers=workers)
     runner.resume(target, ref, manifest)
-    return _result(ref, manifest, runner.wait(target, ref, manifest, progress=progress))
+    return _waited(runner, target, ref, manifest, progress)
+
+
+def _waited(runner: Backend, store: Store, run: RunRef, manifest: Manifest, progress: bool) -> RunResult:
+    """The backend's wait; Ctrl-C stays an interrupt and says exactly how to resume."""
+    try:
+        summary = runner.wait(store, run, manifest, progress=progress)
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(run.prefix, store.uri) from exc
+    return _result(run, manifest, summary)
 
 
 def _result(run: RunRef, manifest: Manifest, summary: GatherSummary) -> RunResult:

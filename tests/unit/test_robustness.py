@@ -106,3 +106,86 @@ def test_item_01_a_dataframe_column_shadowing_an_index_level_fails_its_spec(stor
     assert (result.succeeded, result.failed) == (1, 1)
     errors = pd.read_parquet(store / result.run.prefix / "final" / "errors.pq").reset_index()
     assert errors["message"].iloc[0] == "dataframe columns ['x'] clash with the spec's index levels"
+
+
+def test_item_05_ctrl_c_is_still_an_interrupt_with_the_exact_resume_command(
+    tmp_path: Path, store: Path, cli_env: dict[str, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 160
+    design = tmp_path / "design.csv"
+    pd.DataFrame({"x": [float(20 + i % 80) for i in range(n)], "mode": ["slow"] * n}).to_csv(
+        design, index=False
+    )
+    args = [
+        "run",
+        "sample_experiments:square",
+        "-d",
+        str(design),
+        "-s",
+        str(store),
+        "--batch-size",
+        "8",
+        "-w",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scythe", *args, "-q"],
+        env=cli_env,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(store.glob("*/*/*/scatter-gather/results/*/_SUCCESS.json"))) < 2:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no batch committed within 120 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    run = next(p for p in store.glob("*/*/*") if p.is_dir()).relative_to(store).as_posix()
+    assert f"scythe resume {run} --store {store}" in stderr
+    assert "Traceback" not in stderr
+    assert not (store / run / "final" / "errors.pq").exists()  # nothing was recorded as a spec failure
+
+
+def test_item_11_user_strings_are_never_read_as_markup(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "scythe", "run", "sample_experiments:square", "--design", "d/[x]/a.csv"],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: design file not found: d/[x]/a.csv"
+
+
+def test_item_11_scythes_own_messages_keep_their_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    from scythe.cli.app import warn
+
+    warn("use a git URL in [tool.uv.sources]")
+    assert "warning: use a git URL in [tool.uv.sources]" in capsys.readouterr().err
+
+
+def test_item_14_print_output_of_specs_goes_to_the_batch_log(store: Path) -> None:
+    from sample_experiments import chatty
+
+    result = allocate(chatty, [{"x": 1.0}, {"x": 2.0}], store=str(store), workers=1, progress=False)
+    logs = "".join(
+        p.read_text() for p in (store / result.run.prefix).glob("scatter-gather/results/*/log.txt")
+    )
+    assert "chatty says 1.0" in logs
+    assert "chatty says 2.0" in logs
