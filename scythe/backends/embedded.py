@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.progress import spec_progress
 from scythe.errors import ScytheError
-from scythe.registry import Experiment, load_experiment
+from scythe.registry import Experiment
 from scythe.run.commits import BatchOutcome, GatherSummary, missing_batches
-from scythe.run.gather import gather
+from scythe.run.gather import gather_experiment
 from scythe.run.layout import RunRef
 from scythe.run.manifest import Manifest
 from scythe.run.task import run_batch
@@ -93,8 +93,7 @@ class EmbeddedBackend:
     def wait(self, store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
         batches = missing_batches(store, run, manifest)
         execute(run, manifest, batches, workers=self.workers, progress=progress, settings=self.settings)
-        experiment = load_experiment(manifest.experiment_ref)
-        return gather(store, run, manifest, experiment.input_spec.index_fields())
+        return gather_experiment(store, run, manifest)
 
     def status(self, run: RunRef, manifest: Manifest) -> TaskCounts | None:
         return None  # the store knows everything there is

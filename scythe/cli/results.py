@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from scythe.cli.app import RunArg, StoreOpt, app, friendly, out
+from scythe.cli.app import RunArg, StoreOpt, app, friendly, out, warn
 from scythe.errors import ScytheError
+
+if TYPE_CHECKING:
+    from scythe.results import RunInfo
 
 results_app = typer.Typer(help="Find, show and download the results of runs.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
@@ -29,9 +32,18 @@ def results_list(store: StoreOpt = None) -> None:
             info.run.version,
             info.run.run_id,
             str(info.n_specs or "?"),
-            ", ".join(info.tables) if info.complete else Text("not yet", style="yellow"),
+            _gathered(info),
         )
     out.print(table)
+
+
+def _gathered(info: RunInfo) -> str | Text:
+    if not info.complete:
+        return Text("not yet", style="yellow")
+    if info.summary is None:
+        return ", ".join(info.tables)
+    counts = f"gathered, {info.summary.succeeded} ok / {info.summary.failed} failed: {', '.join(info.tables)}"
+    return Text(counts, style="red") if info.summary.failed and not info.summary.succeeded else counts
 
 
 @results_app.command("show")
@@ -54,6 +66,8 @@ def results_show(
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         out.print(f"{table}: {len(frame)} rows × {frame.shape[1]} columns", highlight=False)
         out.print(frame.head(rows).to_string(), highlight=False, soft_wrap=True)
+    if table == "scalars" and frame.empty:
+        warn(f"no spec of this run succeeded: `scythe results show {run_id} --table errors` says why")
 
 
 @results_app.command("download")

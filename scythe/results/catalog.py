@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from scythe.run.layout import FINAL, RunRef
+from scythe.errors import StoreError
+from scythe.run.commits import GatherSummary
+from scythe.run.layout import FINAL, FINAL_SUMMARY, RunRef
 from scythe.run.manifest import list_runs, read_manifest
 from scythe.settings import ScytheSettings, get_settings
 from scythe.store import Store
@@ -15,6 +17,15 @@ class RunInfo(BaseModel):
     n_specs: int | None
     complete: bool
     tables: list[str]
+    summary: GatherSummary | None = None  # counts, once gathered
+
+
+def gather_summary(store: Store, run: RunRef) -> GatherSummary | None:
+    """What the run's gather recorded (ok and failed counts), or None before it is gathered."""
+    try:
+        return GatherSummary.model_validate_json(store.get_bytes(run.key(FINAL_SUMMARY)))
+    except StoreError:
+        return None
 
 
 def open_results_store(store: str | None, settings: ScytheSettings | None = None) -> Store:
@@ -38,5 +49,7 @@ def runs(store: str | None = None) -> list[RunInfo]:
             n_specs: int | None = read_manifest(target, ref).n_specs
         except Exception:
             n_specs = None
-        infos.append(RunInfo(run=ref, n_specs=n_specs, complete="scalars" in tables, tables=tables))
+        summary = gather_summary(target, ref)
+        complete = "scalars" in tables or summary is not None
+        infos.append(RunInfo(run=ref, n_specs=n_specs, complete=complete, tables=tables, summary=summary))
     return sorted(infos, key=lambda i: (i.run.run_id, i.run.prefix))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,15 +18,22 @@ import pyarrow.parquet as pq
 
 from scythe.errors import ScytheError
 from scythe.run.commits import BatchOutcome, GatherSummary, read_outcome
-from scythe.run.layout import RunRef
+from scythe.run.layout import FINAL_SUMMARY, RunRef
 from scythe.run.manifest import Manifest
 from scythe.store import LocalStore, Store, staged_write
 
 IO_THREADS = 8  # concurrent GETs from an object store: overlaps their latency and the server's work
 
 
-def gather(store: Store, run: RunRef, manifest: Manifest, index: list[str]) -> GatherSummary:
-    """Write every final table of a finished run; refuses while any batch is uncommitted."""
+def gather(
+    store: Store, run: RunRef, manifest: Manifest, index: list[str], outputs: Sequence[str] = ()
+) -> GatherSummary:
+    """Write every final table of a finished run; refuses while any batch is uncommitted.
+
+    `scalars.pq` is always written (empty, with the same index and `outputs` as columns of null
+    type, when no spec succeeded; `scythe.results.load` supplies an empty `errors` when none
+    failed), and the summary is written last.
+    """
     with _committed_shards(store, run, manifest.n_batches) as (outcomes, local):
         tables: dict[str, tuple[list[Path], list[str]]] = {
             "scalars": ([local(o, o.scalars) for o in outcomes if o.scalars], index),
@@ -44,9 +51,33 @@ def gather(store: Store, run: RunRef, manifest: Manifest, index: list[str]) -> G
                 with staged_write(store, final) as dest:
                     concat_parquet(paths, levels, dest)
                 files[name] = store.uri_for(final)
-    return GatherSummary(
+        if "scalars" not in files:  # no spec succeeded: the table exists all the same, empty
+            nulls = [pa.field(name, pa.null()) for name in outputs]
+            files["scalars"] = _write_empty(store, run.final("scalars"), tables["errors"][0], index, nulls)
+    summary = GatherSummary(
         succeeded=sum(o.succeeded for o in outcomes), failed=sum(o.failed for o in outcomes), files=files
     )
+    store.put_bytes(run.key(FINAL_SUMMARY), summary.model_dump_json().encode())
+    return summary
+
+
+def gather_experiment(store: Store, run: RunRef, manifest: Manifest) -> GatherSummary:
+    """`gather` with the index and outputs of the run's own experiment (what backends call)."""
+    from scythe.registry import load_experiment
+
+    experiment = load_experiment(manifest.experiment_ref)
+    return gather(
+        store, run, manifest, experiment.input_spec.index_fields(), experiment.output_spec.scalar_fields()
+    )
+
+
+def _write_empty(store: Store, key: str, like: list[Path], index: list[str], extra: list[pa.Field]) -> str:
+    """A zero-row table with the index of the shards in `like` and then `extra` columns."""
+    found = pa.unify_schemas([pq.read_schema(p) for p in like], promote_options="permissive")
+    schema = unified_schema_of([found.field(n) for n in index if n in found.names] + extra, index)
+    with staged_write(store, key) as dest:
+        pq.write_table(schema.empty_table(), dest)
+    return store.uri_for(key)
 
 
 _Local = Callable[[BatchOutcome, str], Path]
@@ -99,9 +130,15 @@ def _require_every_batch(outcomes: list[BatchOutcome | None], run: RunRef) -> li
 def unified_schema(paths: list[Path], index: list[str]) -> pa.Schema:
     """One schema for all shards (nulls promoted), index columns first, with pandas index metadata."""
     schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
-    schema = pa.schema(
-        [schema.field(n) for n in index if n in schema.names] + [f for f in schema if f.name not in index]
-    )
+    fields = [schema.field(n) for n in index if n in schema.names] + [
+        f for f in schema if f.name not in index
+    ]
+    return unified_schema_of(fields, index)
+
+
+def unified_schema_of(fields: list[pa.Field], index: list[str]) -> pa.Schema:
+    """`fields` as a schema whose pandas metadata makes the `index` columns the index."""
+    schema = pa.schema(fields)
     empty = schema.empty_table().to_pandas()
     levels = [n for n in index if n in schema.names]
     meta = pa.Schema.from_pandas(empty.set_index(levels) if levels else empty).metadata

@@ -54,7 +54,8 @@ def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: P
     local = allocate(simulate, design, store=local_store, backend="embedded", workers=2, progress=False)
     assert (remote.succeeded, remote.failed) == (2000, 0)
     got, want = load(remote.run.prefix, store=uri), load(local.run.prefix, store=local_store)
-    assert set(got) == set(want) == {"scalars", "monthly"}
+    assert set(got) == set(want) == {"scalars", "errors", "monthly"}  # errors: always there (item 13)
+    assert got["errors"].empty and want["errors"].empty
     same(
         got["scalars"].reset_index("weather_file", drop=True),
         want["scalars"].reset_index("weather_file", drop=True),

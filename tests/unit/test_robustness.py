@@ -189,3 +189,39 @@ def test_item_14_print_output_of_specs_goes_to_the_batch_log(store: Path) -> Non
     )
     assert "chatty says 1.0" in logs
     assert "chatty says 2.0" in logs
+
+
+def test_item_13_a_run_where_every_spec_failed_is_gathered_and_shown(
+    tmp_path: Path, store: Path, cli_env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+
+    from scythe.results import load
+
+    result = allocate(
+        doomed, [{"x": 1.0, "how": "flaky"}, {"x": 2.0, "how": "flaky"}], store=str(store), progress=False
+    )
+    assert (result.succeeded, result.failed) == (0, 2)
+    frames = load(result.run.prefix, store=str(store))
+    assert {"scalars", "errors"} <= set(frames)
+    assert frames["scalars"].empty
+    assert list(frames["scalars"].index.names) == list(frames["errors"].index.names)
+    assert "y" in frames["scalars"].columns
+    ok = allocate(doomed, [{"x": 3.0}], store=str(store), progress=False)
+    assert load(ok.run.prefix, store=str(store))["errors"].empty
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scythe", *args, "--store", str(store)],
+            env=cli_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert "gathered, 0 ok / 2 failed" in cli("results", "list").stdout
+    shown = cli("results", "show", result.run.prefix)
+    assert shown.returncode == 0
+    assert f"scythe results show {result.run.prefix} --table errors" in shown.stderr

@@ -158,15 +158,11 @@ def all_committed(store: Store, run: RunRef, batch: int) -> bool:
 
 def gather_run(store: Store, run: RunRef) -> dict[str, Any]:
     """Gather once: a second trigger (two batches finishing together) finds the work done."""
-    from scythe.registry import load_experiment
     from scythe.run.commits import GatherSummary
-    from scythe.run.gather import gather
+    from scythe.run.gather import gather_experiment
     from scythe.run.manifest import read_manifest
 
     if store.exists(run.key(FINAL_SUMMARY)):
         return GatherSummary.model_validate_json(store.get_bytes(run.key(FINAL_SUMMARY))).model_dump()
     manifest = read_manifest(store, run)
-    experiment = load_experiment(manifest.experiment_ref)
-    summary = gather(store, run, manifest, experiment.input_spec.index_fields())
-    store.put_bytes(run.key(FINAL_SUMMARY), summary.model_dump_json().encode())
-    return summary.model_dump()
+    return gather_experiment(store, run, manifest).model_dump()
