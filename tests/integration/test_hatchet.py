@@ -55,7 +55,8 @@ def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: P
     assert (remote.succeeded, remote.failed) == (2000, 0)
     got, want = load(remote.run.prefix, store=uri), load(local.run.prefix, store=local_store)
     assert set(got) == set(want) == {"scalars", "errors", "monthly"}  # errors: always there (item 13)
-    assert got["errors"].empty and want["errors"].empty
+    assert got["errors"].empty
+    assert want["errors"].empty
     same(
         got["scalars"].reset_index("weather_file", drop=True),
         want["scalars"].reset_index("weather_file", drop=True),
