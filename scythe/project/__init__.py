@@ -7,5 +7,5 @@
 
 The template itself is `template/` at the repository root (`scythe/template/` in the wheel).
 Nothing at run time imports this package: a worker image does not need copier or the generator.
-May import: `scythe.run.versions`, `scythe.errors`.
+May import: `scythe.run.versions`, `scythe.specs` (the names a schema may not take), `scythe.errors`.
 """

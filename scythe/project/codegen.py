@@ -10,15 +10,24 @@ is pinned; black, isort and ruff versions float), and nothing machine-specific e
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from scythe.errors import SchemaError, ScytheError
-from scythe.project.schema_lint import FILE_REFERENCE_FORMAT, JsonObject, Role, check_schema, load_schema
+from scythe.project.schema_lint import (
+    FILE_REFERENCE_FORMAT,
+    JsonObject,
+    RefResolver,
+    Role,
+    check_schema,
+    load_schema,
+)
 from scythe.run.versions import read_pyproject
 
 FILE_REFERENCE_TYPE = "scythe.specs.FileReference"
@@ -31,6 +40,9 @@ LINE_LENGTH = 100
 # datamodel-code-generator marks models holding a custom type with this config; pydantic needs no
 # such permission for FileReference (an annotated union of AnyUrl and Path), so it is noise.
 _ARBITRARY_TYPES_CONFIG = "\n    model_config = ConfigDict(\n        arbitrary_types_allowed=True,\n    )\n"
+# The generator keeps floats out of a Literal (`enum: [1, 2.5, 3]` became `Literal[1, 3] | float`,
+# admitting any float): floats reach it as these strings, and the Literal gets the numbers back.
+_FLOAT_CHOICE = "scythe-enum-float:"
 
 
 @dataclass(frozen=True)
@@ -96,34 +108,96 @@ def _mark_file_references(node: object) -> object:
     return marked
 
 
-def _combined(input_schema: JsonObject, output_schema: JsonObject, output_path: Path) -> JsonObject:
+def _exact_number_enums(node: object, floats: dict[str, str]) -> object:
+    """A copy of the schema in which float enum values (and defaults) are placeholder strings.
+
+    `floats` maps each placeholder to the number's Python literal, for `_restore_floats`.
+    """
+    if isinstance(node, list):
+        return [_exact_number_enums(item, floats) for item in node]
+    if not isinstance(node, dict):
+        return node
+    marked = {
+        key: _exact_number_enums(value, floats) if key != "enum" else value for key, value in node.items()
+    }
+    choices = marked.get("enum")
+    if isinstance(choices, list) and any(isinstance(v, float) for v in choices):
+
+        def placeholder(value: object) -> object:
+            if not isinstance(value, float):
+                return value
+            floats[f"{_FLOAT_CHOICE}{value!r}"] = repr(value)
+            return f"{_FLOAT_CHOICE}{value!r}"
+
+        marked["enum"] = [placeholder(v) for v in choices]
+        if marked.get("default") in choices:
+            marked["default"] = placeholder(marked["default"])
+        if marked.get("type") in ("number", "integer"):
+            del marked["type"]  # the values say it; a string placeholder would not match it
+    return marked
+
+
+def _restore_floats(text: str, floats: dict[str, str]) -> str:
+    for placeholder, literal in floats.items():
+        text = text.replace(f'"{placeholder}"', literal)
+    if _FLOAT_CHOICE in text:
+        raise ScytheError("datamodel-code-generator changed a numeric enum in an unexpected way")
+    return text
+
+
+def _combined(
+    input_schema: JsonObject, output_schema: JsonObject, output_path: Path, defs: Mapping[str, JsonObject]
+) -> JsonObject:
     """One document, the input schema at the root and the output schema among its `$defs`.
 
-    One generator run gives one module with merged imports and both classes in order.
+    One generator run gives one module with merged imports and both classes in order. `defs` are
+    the shared classes of both schemas (`RefResolver`), which have no definitions left of their own.
     """
     root = dict(input_schema)
     output = dict(output_schema)
-    defs: JsonObject = {}
-    for source in (root, output):
-        for keyword in ("$defs", "definitions"):
-            found = source.pop(keyword, None)
-            if not isinstance(found, dict):
-                continue
-            for name, sub in found.items():
-                if name in defs:
-                    raise SchemaError(
-                        output_path, f"{name!r} is defined in both schemas", f"/{keyword}/{name}"
-                    )
-                defs[name] = sub
+    classes: JsonObject = dict(defs)
     output_title = str(output["title"])
-    if output_title in defs or output_title == root["title"]:
+    if output_title in classes or output_title == root["title"]:
         raise SchemaError(
             output_path, f"{output_title!r} is already a class name in the input schema", "/title"
         )
     output.pop("$schema", None)
-    defs[output_title] = output
-    root["$defs"] = defs
+    classes[output_title] = output
+    root["$defs"] = classes
     return root
+
+
+def _renamed_fields(text: str) -> list[tuple[str, str]]:
+    """(property name, field name) for each field the generator renamed, with an alias."""
+    renamed = []
+    for node in ast.walk(ast.parse(text)):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call):  # Field(...), imported as Field_aliased beside a field "Field"
+                for argument in call.keywords:
+                    if argument.arg == "alias" and isinstance(argument.value, ast.Constant):
+                        renamed.append((str(argument.value.value), node.target.id))
+    return renamed
+
+
+def _property_pointer(schema: object, name: str, pointer: str = "") -> str | None:
+    """The JSON pointer of the first property called `name` in `schema`."""
+    if isinstance(schema, list):
+        pointers = (_property_pointer(item, name, f"{pointer}/{i}") for i, item in enumerate(schema))
+        return next((p for p in pointers if p is not None), None)
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and name in properties:
+        return f"{pointer}/properties/{name.replace('~', '~0').replace('/', '~1')}"
+    for key, value in schema.items():
+        if key not in ("enum", "const", "default", "examples"):
+            token = str(key).replace("~", "~0").replace("/", "~1")
+            found = _property_pointer(value, name, f"{pointer}/{token}")
+            if found is not None:
+                return found
+    return None
 
 
 def render_specs(input_path: Path, output_path: Path, root: Path | None = None) -> str:
@@ -139,7 +213,11 @@ def render_specs(input_path: Path, output_path: Path, root: Path | None = None) 
     schemas = {role: load_schema((root or Path()) / path, path) for role, path in paths.items()}
     for role, schema in schemas.items():
         check_schema(schema, paths[role], role)
-    document = _mark_file_references(_combined(schemas["input"], schemas["output"], output_path))
+    refs = RefResolver(root)
+    resolved = {role: refs.resolve(schema, paths[role]) for role, schema in schemas.items()}
+    floats: dict[str, str] = {}
+    combined = _combined(resolved["input"], resolved["output"], output_path, refs.defs)
+    document = _exact_number_enums(_mark_file_references(combined), floats)
     assert isinstance(document, dict)
     titles = {role: str(schema["title"]) for role, schema in schemas.items()}
     header = (
@@ -175,7 +253,16 @@ def render_specs(input_path: Path, output_path: Path, root: Path | None = None) 
             ) from exc
     if not isinstance(text, str):
         raise ScytheError("datamodel-code-generator returned several modules; expected one")
-    return _tidy(text)
+    for name, field in _renamed_fields(text):
+        # A name the checks above let through but the generator could only keep under an alias.
+        role = next((r for r in paths if _property_pointer(schemas[r], name) is not None), "input")
+        raise SchemaError(
+            paths[role],
+            f"{name!r} cannot be a field name: the generator would rename it {field!r} (it clashes with "
+            "a name the spec module uses), and design columns and result tables would not follow; rename it",
+            _property_pointer(schemas[role], name),
+        )
+    return _tidy(_restore_floats(text, floats))
 
 
 def _tidy(text: str) -> str:
