@@ -108,7 +108,7 @@ def synthesise(n: int, root: Path | None = None) -> Path:
     for b in range(batches):
         lo, hi = b * size, min(n, (b + 1) * size)
         scalars, monthly = shard_tables(run, design, lo, hi, weather_uri, seed=b)
-        folder = root / run.shard(b, "")
+        folder = (root / run.shard(b, COMMIT)).parent
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(scalars, folder / "scalars.pq")
         pq.write_table(monthly, folder / "df-monthly.pq")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar, overload
 
 from scythe.errors import ExperimentDefinitionError, ScytheError
+from scythe.run.layout import store_name
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
 
 InT = TypeVar("InT", bound=ExperimentInputSpec)
@@ -177,9 +178,11 @@ class ExperimentRegistry:
 
 
 def _check_name(name: str) -> str:
-    if not name or "/" in name or name.startswith(".") or name.strip() != name:
-        raise ExperimentDefinitionError(f"{name!r} cannot name an experiment (it becomes a store folder)")
-    return name
+    """The name becomes the experiment's store folder: refused at import time, not at allocation."""
+    try:
+        return store_name(name, "an experiment")
+    except ScytheError as exc:
+        raise ExperimentDefinitionError(str(exc)) from None
 
 
 def load_experiment(ref: str) -> Experiment[typing.Any, typing.Any]:

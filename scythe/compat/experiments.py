@@ -18,6 +18,7 @@ from scythe.backends.base import RecursionMap
 from scythe.errors import ScytheError
 from scythe.registry import Experiment
 from scythe.run.allocation import RunResult, allocate
+from scythe.run.layout import store_name
 from scythe.run.versions import VersionStrategy
 from scythe.specs import ExperimentInputSpec
 
@@ -54,7 +55,10 @@ class BaseExperiment:
             raise ScytheError("BaseExperiment needs runnable=<a function decorated with Register()>")
         if storage_settings is not None:
             raise _refuse("storage_settings", "set SCYTHE_STORE, or SCYTHE_STORAGE_BUCKET and _PREFIX")
-        self.experiment = dataclasses.replace(chosen, name=run_name) if run_name else chosen
+        # run_name becomes the run's store folder: checked here, before anything is designed or
+        # written, because `dataclasses.replace` skips the check Register() makes of a name.
+        named = store_name(run_name, "an experiment") if run_name else None
+        self.experiment = dataclasses.replace(chosen, name=named) if named else chosen
 
     def allocate(
         self,

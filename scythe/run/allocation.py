@@ -20,7 +20,7 @@ from scythe.design import DesignLike, open_design
 from scythe.errors import RunInterrupted, ScytheError
 from scythe.registry import Experiment
 from scythe.run.commits import GatherSummary
-from scythe.run.layout import CLAIM, RunRef, new_run_id
+from scythe.run.layout import CLAIM, RunRef, new_run_id, store_name
 from scythe.run.manifest import Manifest, git_sha
 from scythe.run.staging import stage_design, write_run
 from scythe.run.versions import default_version, resolve_version, scythe_version
@@ -59,6 +59,7 @@ def prepare(
     The design is validated in chunks and staged in a local temporary folder; the store is
     touched only once every chunk validated.
     """
+    store_name(experiment.name, "an experiment")  # a name changed after Register() (compat's run_name)
     settings = settings or get_settings()
     store = store or settings.open_store()
     source = open_design(design)

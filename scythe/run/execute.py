@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import AnyUrl, ValidationError
 
 from scythe.registry import Experiment
-from scythe.run.layout import RunRef
+from scythe.run.layout import MAX_NAME, RunRef, is_store_name
 from scythe.run.manifest import Manifest
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
 from scythe.store import Store
@@ -223,10 +223,13 @@ def _upload_outputs(
 
 
 def _frame_name(name: str) -> str:
-    if name in RESERVED_FRAMES or not name.replace("_", "").replace("-", "").isalnum():
+    """The name becomes df-<name>.pq and final/<name>.pq: refused per spec here, not when the
+    batch's shard or the run's gather is written."""
+    bad = name in RESERVED_FRAMES or not name.replace("_", "").replace("-", "").isalnum()
+    if bad or not is_store_name(f"df-{name}.pq"):
         raise ValueError(
-            f"dataframe name {name!r} is not allowed: use letters, digits, '-' or '_', "
-            f"and none of {sorted(RESERVED_FRAMES)}"
+            f"dataframe name {name!r} is not allowed: use ASCII letters, digits, '-' or '_' "
+            f"(at most {MAX_NAME - 6} characters), and none of {sorted(RESERVED_FRAMES)}"
         )
     return name
 

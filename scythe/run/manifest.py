@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from scythe._git import git
 from scythe.errors import ScytheError
-from scythe.run.layout import MANIFEST, RunRef, is_run_id
+from scythe.run.layout import MANIFEST, RunRef, is_run_id, is_store_name
 from scythe.store import Store
 
 
@@ -90,8 +90,9 @@ def find_run(store: Store, ref: str) -> RunRef:
     matches = [
         RunRef(store=store.uri, experiment=e, version=v, run_id=ref)
         for e in store.children("")
+        if is_store_name(e)
         for v in store.children(e)
-        if ref in store.children(f"{e}/{v}")
+        if is_store_name(v) and ref in store.children(f"{e}/{v}")
     ]
     if not matches:
         raise ScytheError(f"no run {ref!r} in {store.uri}")
@@ -104,7 +105,9 @@ def list_runs(store: Store) -> list[RunRef]:
     return [
         RunRef(store=store.uri, experiment=e, version=v, run_id=r)
         for e in store.children("")
+        if is_store_name(e)
         for v in store.children(e)
+        if is_store_name(v)
         for r in store.children(f"{e}/{v}")
         if is_run_id(r)
     ]

@@ -27,11 +27,14 @@ class LocalStore:
         atomic_write(self._path(key), lambda p: p.write_bytes(data))
 
     def claim(self, key: str, data: bytes) -> bool:
-        """Create `key` only if it does not exist (O_EXCL): False when someone else holds it."""
+        """Create `key` only if it does not exist (O_EXCL): False when someone else holds it.
+
+        Mode 0o666 so the umask decides, as for every other store file (see `atomic_path`).
+        """
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as out:
