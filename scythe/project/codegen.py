@@ -200,6 +200,21 @@ def _property_pointer(schema: object, name: str, pointer: str = "") -> str | Non
     return None
 
 
+def _refuse_shared_properties(input_schema: JsonObject, output_schema: JsonObject, output_path: Path) -> None:
+    """An output named like an input would share one column of scalars.pq with it (and the
+    input's index level would hold the output's values): refused here, as Register() does."""
+    inputs = input_schema.get("properties") or {}
+    outputs = output_schema.get("properties") or {}
+    if isinstance(inputs, dict) and isinstance(outputs, dict):
+        for name in outputs:
+            if name in inputs:
+                raise SchemaError(
+                    output_path,
+                    f"{name!r} is also an input property: rename one of them",
+                    f"/properties/{name}",
+                )
+
+
 def render_specs(input_path: Path, output_path: Path, root: Path | None = None) -> str:
     """The spec module's text for two schema files. Same schemas → same bytes.
 
@@ -213,6 +228,7 @@ def render_specs(input_path: Path, output_path: Path, root: Path | None = None) 
     schemas = {role: load_schema((root or Path()) / path, path) for role, path in paths.items()}
     for role, schema in schemas.items():
         check_schema(schema, paths[role], role)
+    _refuse_shared_properties(schemas["input"], schemas["output"], output_path)
     refs = RefResolver(root)
     resolved = {role: refs.resolve(schema, paths[role]) for role, schema in schemas.items()}
     floats: dict[str, str] = {}

@@ -225,3 +225,17 @@ def test_item_13_a_run_where_every_spec_failed_is_gathered_and_shown(
     shown = cli("results", "show", result.run.prefix)
     assert shown.returncode == 0
     assert f"scythe results show {result.run.prefix} --table errors" in shown.stderr
+
+
+def test_item_01_scythe_specs_refuses_an_output_property_named_like_an_input(tmp_path: Path) -> None:
+    from test_codegen import make_project
+
+    from scythe.errors import SchemaError
+    from scythe.project import codegen
+
+    layout = make_project(tmp_path)
+    output = layout.schemas / "output.schema.yaml"
+    output.write_text(output.read_text() + "  alpha: {type: number}\n")
+    with pytest.raises(SchemaError, match=r"output.schema.yaml#/properties/alpha: 'alpha' is also an input"):
+        codegen.render_project(layout)
+    assert not (tmp_path / "src").exists()
