@@ -106,6 +106,8 @@ def run(
 
     if (design is None) == (sample is None):
         raise ScytheError("give exactly one of --design FILE or --sample lhs|sobol")
+    if fixed and design is not None:
+        raise ScytheError("--set fixes fields of a --sample design; with --design, put the value in the file")
     exp = load_experiment(experiment) if experiment else discover_default()
     rows: Any = design
     if sample is not None:

@@ -60,6 +60,11 @@ def prepare(
     touched only once every chunk validated.
     """
     store_name(experiment.name, "an experiment")  # a name changed after Register() (compat's run_name)
+    if experiment.fn.__module__ == "__main__":
+        raise ScytheError(
+            f"{experiment.name} is defined in the script being run (__main__): workers and `scythe resume` "
+            "import experiments by module path, so move it into a module and import it from there"
+        )
     settings = settings or get_settings()
     store = store or settings.open_store()
     source = open_design(design)

@@ -239,3 +239,44 @@ def test_item_01_scythe_specs_refuses_an_output_property_named_like_an_input(tmp
     with pytest.raises(SchemaError, match=r"output.schema.yaml#/properties/alpha: 'alpha' is also an input"):
         codegen.render_project(layout)
     assert not (tmp_path / "src").exists()
+
+
+def test_item_14_an_experiment_defined_in_main_is_refused_with_a_hint(tmp_path: Path, store: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "sweep.py"
+    script.write_text(
+        "from sample_experiments import PointInput, PointOutput\n"
+        "from scythe import allocate\n"
+        "from scythe.registry import ExperimentRegistry\n\n"
+        "@ExperimentRegistry.Register(name='local')\n"
+        "def local(spec: PointInput) -> PointOutput:\n"
+        "    return PointOutput(y=spec.x, doubled=0)\n\n"
+        f"allocate(local, [{{'x': 1.0}}], store={str(store)!r}, progress=False)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "is defined in the script being run (__main__)" in proc.stderr
+    assert not store.exists()
+
+
+def test_item_14_set_with_design_is_refused_not_ignored(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    design = tmp_path / "d.csv"
+    design.write_text("x\n1.0\n")
+    args = ["run", "sample_experiments:square", "--design", str(design), "--set", "n=2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "scythe", *args],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: --set fixes fields of a --sample design")
