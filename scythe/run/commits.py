@@ -7,7 +7,7 @@ gather reads them. Light on purpose (pydantic only): `scythe status` imports no 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from scythe.errors import StoreError
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
@@ -42,12 +42,25 @@ class GatherSummary(BaseModel):
 
 
 def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
-    """The batch's commit record, or None if it has none (one GET: no HEAD first)."""
+    """The batch's commit record, or None if it has none or it is unreadable (one GET: no HEAD first).
+
+    A damaged record counts as absent, so the batch is simply run again; gather, which must tell
+    the two apart, uses `parse_outcome` on the bytes itself.
+    """
     try:
         data = store.get_bytes(run.shard(batch, COMMIT))
     except StoreError:
         return None
-    return BatchOutcome.model_validate_json(data)
+    return parse_outcome(data, batch)
+
+
+def parse_outcome(data: bytes, batch: int) -> BatchOutcome | None:
+    """`data` as batch `batch`'s commit record; None if empty, truncated, invalid or another batch's."""
+    try:
+        outcome = BatchOutcome.model_validate_json(data)
+    except ValidationError:
+        return None
+    return outcome if outcome.batch == batch else None
 
 
 def missing_batches(store: Store, run: RunRef, manifest: Manifest) -> list[int]:

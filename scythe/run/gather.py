@@ -12,13 +12,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scythe.errors import ScytheError
-from scythe.run.commits import BatchOutcome, GatherSummary, read_outcome
-from scythe.run.layout import FINAL_SUMMARY, RunRef
+from scythe.errors import ScytheError, StoreError
+from scythe.run.commits import BatchOutcome, GatherSummary, parse_outcome
+from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
 from scythe.run.manifest import Manifest
 from scythe.store import LocalStore, Store, staged_write
 
@@ -49,7 +50,11 @@ def gather(
             if paths:
                 final = run.final(name)
                 with staged_write(store, final) as dest:
-                    concat_parquet(paths, levels, dest)
+                    try:
+                        concat_parquet(paths, levels, dest)
+                    except (pa.ArrowException, OSError):
+                        _raise_if_unreadable(store, run, paths)
+                        raise
                 files[name] = store.uri_for(final)
         if "scalars" not in files:  # no spec succeeded: the table exists all the same, empty
             nulls = [pa.field(name, pa.null()) for name in outputs]
@@ -89,25 +94,84 @@ def _committed_shards(
 ) -> Iterator[tuple[list[BatchOutcome], _Local]]:
     """Every commit record in batch order, and a local path for each shard file they name.
 
-    On S3 each batch's record and shards are fetched by one pool thread (requests are latency-
-    bound); a LocalStore's files are read where they are.
+    Each record and its shards are checked first (`_examine`); damaged batches are reset and
+    reported in one `ScytheError` (`_require_every_batch`). On S3 each batch's record and shards
+    are fetched by one pool thread (requests are latency-bound); a LocalStore's files are read
+    where they are.
     """
     if isinstance(store, LocalStore):
-        outcomes = [read_outcome(store, run, b) for b in range(n_batches)]
-        yield _require_every_batch(outcomes, run), lambda o, file: store.root / run.shard(o.batch, file)
+        found = [_examine(store, run, b, None) for b in range(n_batches)]
+        yield _require_every_batch(store, run, found), lambda o, file: store.root / run.shard(o.batch, file)
         return
     with tempfile.TemporaryDirectory(prefix="scythe-gather-") as tmp:
         folder = Path(tmp)
-
-        def fetch(batch: int) -> BatchOutcome | None:
-            outcome = read_outcome(store, run, batch)
-            for file in _shard_files(outcome):
-                store.get_file(run.shard(batch, file), folder / f"{batch:06d}" / file)
-            return outcome
-
         with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
-            outcomes = list(pool.map(fetch, range(n_batches)))
-        yield _require_every_batch(outcomes, run), lambda o, file: folder / f"{o.batch:06d}" / file
+            found = list(pool.map(lambda b: _examine(store, run, b, folder), range(n_batches)))
+        yield _require_every_batch(store, run, found), lambda o, file: folder / f"{o.batch:06d}" / file
+
+
+_Examined = tuple[BatchOutcome | None, list[str]]
+
+
+def _examine(store: Store, run: RunRef, batch: int, folder: Path | None) -> _Examined:
+    """The batch's commit record (None if it has none) and what is wrong with it or its shards.
+
+    Cheap: a stat and a footer read per shard. `folder` None means a LocalStore, whose files are
+    checked where they are; otherwise each shard is first downloaded to `folder/<batch>/`. A
+    store that fails to answer raises (its `StoreError`): only a file the store says is absent,
+    or one that is present but unreadable, counts as damage.
+    """
+    record = run.shard(batch, COMMIT)
+    try:
+        data = store.get_bytes(record)
+    except StoreError:
+        if store.exists(record):
+            raise
+        return None, []
+    outcome = parse_outcome(data, batch)
+    if outcome is None:
+        return None, [f"{_relative(run, record)} is not a valid commit record"]
+    problems = []
+    for file in _shard_files(outcome):
+        try:
+            key = run.shard(batch, file)
+        except ScytheError:
+            problems.append(f"{_relative(run, record)} names an invalid shard file {file!r}")
+            continue
+        if isinstance(store, LocalStore):
+            path = store.root / key
+        else:
+            path = (folder or Path()) / f"{batch:06d}" / file
+            try:
+                store.get_file(key, path)
+            except StoreError:
+                if store.exists(key):
+                    raise
+                problems.append(f"{_relative(run, key)} is missing")
+                continue
+        problem = _parquet_problem(path)
+        if problem:
+            problems.append(f"{_relative(run, key)} {problem}")
+    return outcome, problems
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """What makes `path` unusable as a shard (missing, empty, no readable footer), or None."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing"
+    if size == 0:
+        return "is empty"
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowException, OSError, ValueError):
+        return "is truncated or corrupt (no readable Parquet footer)"
+    return None
+
+
+def _relative(run: RunRef, key: str) -> str:
+    return key.removeprefix(f"{run.prefix}/")
 
 
 def _shard_files(outcome: BatchOutcome | None) -> list[str]:
@@ -117,14 +181,62 @@ def _shard_files(outcome: BatchOutcome | None) -> list[str]:
     return [f for f in named if f]
 
 
-def _require_every_batch(outcomes: list[BatchOutcome | None], run: RunRef) -> list[BatchOutcome]:
-    missing = [b for b, o in enumerate(outcomes) if o is None]
+def _require_every_batch(store: Store, run: RunRef, found: list[_Examined]) -> list[BatchOutcome]:
+    """The outcomes, if every batch is committed and sound; else one `ScytheError` saying why.
+
+    A damaged batch's result folder is deleted first, so it has no commit record any more and
+    `scythe resume` runs it again (as it runs any batch lost to a crash).
+    """
+    damaged = {b: problems for b, (_, problems) in enumerate(found) if problems}
+    if damaged:
+        _raise_damaged(store, run, damaged, len(found))
+    missing = [b for b, (o, _) in enumerate(found) if o is None]
     if missing:
         raise ScytheError(
-            f"{len(missing)} of {len(outcomes)} batches have no result yet "
+            f"{len(missing)} of {len(found)} batches have no result yet "
             f"(first: {missing[0]}); run `scythe resume {run.prefix}` to finish them"
         )
-    return [o for o in outcomes if o is not None]
+    return [o for o, _ in found if o is not None]
+
+
+def _raise_if_unreadable(store: Store, run: RunRef, paths: list[Path]) -> None:
+    """After a failed concatenation: reset and name every batch whose shard cannot be read whole.
+
+    Rare (the footer of each was read already), so every shard is read again, one at a time; a
+    shard's folder is its batch's (`<batch:06d>/<file>`, locally and in the download folder).
+    """
+    damaged: dict[int, list[str]] = {}
+    for path in paths:
+        try:
+            pq.ParquetFile(path).read()
+        except (pa.ArrowException, OSError) as exc:
+            batch = int(path.parent.name)
+            where = _relative(run, run.shard(batch, path.name))
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            damaged.setdefault(batch, []).append(f"{where} is corrupt ({reason})")
+    if damaged:
+        _raise_damaged(store, run, damaged, None)
+
+
+def _raise_damaged(
+    store: Store, run: RunRef, damaged: dict[int, list[str]], n_batches: int | None
+) -> NoReturn:
+    """Reset the damaged batches, then one `ScytheError` naming each and how to re-run them."""
+    reset_batches(store, run, sorted(damaged))
+    listed = "; ".join(f"batch {b}: {', '.join(problems)}" for b, problems in sorted(damaged.items()))
+    n = len(damaged)
+    of = f" of {n_batches}" if n_batches is not None else ""
+    raise ScytheError(
+        f"{n} committed batch{'es' if n != 1 else ''}{of} {'are' if n != 1 else 'is'} damaged "
+        f"and will run again: {listed}; run `scythe resume {run.prefix}` to re-run "
+        f"{'them' if n != 1 else 'it'} and gather"
+    )
+
+
+def reset_batches(store: Store, run: RunRef, batches: Sequence[int]) -> None:
+    """Delete each batch's result folder, commit record and shards: `resume` runs it again."""
+    for batch in batches:
+        store.delete_prefix(run.key(f"{RESULTS}/{batch:06d}/"))
 
 
 def unified_schema(paths: list[Path], index: list[str]) -> pa.Schema:
