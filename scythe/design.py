@@ -156,6 +156,10 @@ class DesignValidator:
     def problems(self) -> list[str]:
         return (self._invalid if self._invalid.count else self._missing).listed()
 
+    def add_problem(self, line: str) -> None:
+        """A problem found outside pydantic's validation (a value Arrow cannot store, …)."""
+        self._invalid.add(line)
+
     def local_files(self) -> dict[str, set[Path]]:
         """Each file field's local input files (absolute paths), over every chunk validated so far."""
         return self._local

@@ -8,10 +8,14 @@ spec's own validation, an invalid dataframe) fails at once.
 
 from __future__ import annotations
 
+import functools
+import json
 import signal
 import tempfile
 import threading
 import traceback
+import types
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,12 +24,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import AnyUrl, ValidationError
+from pydantic import AnyUrl, PlainSerializer, ValidationError, WrapSerializer
+from pydantic.fields import FieldInfo
 
 from scythe.registry import Experiment
 from scythe.run.layout import MAX_NAME, RunRef, is_store_name
 from scythe.run.manifest import Manifest
-from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, json_as_is_type
 from scythe.store import Store
 
 RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
@@ -198,13 +203,128 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+#: How each kind of scalar output field is stored: one Arrow type per field, whatever the spec.
+#: "int" int64, "float" and "number" (`int | float`) float64, "bool", "str" string; "json" (a union
+#: of several scalar types, such as `float | str`) the value's JSON text in a string column
+#: (`1.5` → "1.5", "auto" → '"auto"'; None stays null), lossless and the same in every shard;
+#: "other" (dates, enums, lists, models, custom serializers …) its JSON-mode dump, as it is.
+_KINDS: dict[object, str] = {int: "int", float: "float", bool: "bool", str: "str"}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _scalars(output: ExperimentOutputSpec) -> dict[str, Any]:
-    fields = output.scalar_fields()
-    values = {name: getattr(output, name) for name in fields}
-    if all(isinstance(v, _PRIMITIVE) for v in values.values()):
-        return values
-    as_json = output.model_dump(mode="json", include=set(fields))
-    return {n: v if isinstance(v, _PRIMITIVE) else as_json[n] for n, v in values.items()}
+    """The output's scalar fields as one row of scalars.pq; a value Arrow cannot hold in its field's
+    column fails this spec alone (a ValueError naming the field), never the batch or the gather."""
+    kinds = _scalar_kinds(type(output))
+    values = {name: getattr(output, name) for name in kinds}
+    dumped = [n for n, v in values.items() if v is not None and _needs_dump(kinds[n], v)]
+    as_json = output.model_dump(mode="json", include=set(dumped)) if dumped else {}
+    return {
+        name: None if value is None else _stored(name, kinds[name], as_json.get(name, value))
+        for name, value in values.items()
+    }
+
+
+def _needs_dump(kind: str, value: object) -> bool:
+    """True where the JSON-mode dump decides what is stored (a str subclass, an enum, …)."""
+    if kind == "json":
+        return True
+    if kind == "other":
+        return not isinstance(value, _PRIMITIVE)
+    return type(value) not in _NATIVE[kind]
+
+
+_NATIVE: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "number": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+}
+
+
+def _stored(name: str, kind: str, value: Any) -> Any:
+    """`value` (a JSON-mode dump where `_needs_dump`) as its field's column holds it."""
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False)
+    if kind == "other":
+        if isinstance(value, float | str | bool):
+            return value
+        if isinstance(value, int):
+            return _int64(name, value)
+        try:
+            pa.array([value])
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"output {name!r}: {value!r} cannot be stored in an Arrow column: {exc}"
+            ) from None
+        return value
+    if isinstance(value, bool) != (kind == "bool"):
+        raise ValueError(f"output {name!r}: {value!r} is not a {kind} value")
+    if kind == "int" and isinstance(value, int):
+        return _int64(name, value)
+    if kind in ("float", "number") and isinstance(value, int | float):
+        if isinstance(value, int) and float(value) != value:  # float64 would round it
+            raise ValueError(f"output {name!r}: {value} does not fit a 64-bit float exactly")
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "bool":
+        return value
+    raise ValueError(f"output {name!r}: {value!r} is a {type(value).__name__}, not a {kind} value")
+
+
+def _int64(name: str, value: int) -> int:
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f"output {name!r}: {value} does not fit a 64-bit integer")
+    return int(value)
+
+
+def _has_serializer(metadata: typing.Iterable[object]) -> bool:
+    return any(isinstance(m, PlainSerializer | WrapSerializer) for m in metadata)
+
+
+@functools.cache
+def _scalar_kinds(cls: type[ExperimentOutputSpec]) -> dict[str, str]:
+    """Each scalar field's kind (see `_KINDS`), from its annotation; the same for every spec."""
+    return {name: _kind(cls.model_fields[name]) for name in cls.scalar_fields()}
+
+
+def _kind(field: FieldInfo) -> str:
+    plain = json_as_is_type(field)
+    if plain is not None:
+        return _KINDS[plain]
+    if _has_serializer(field.metadata):
+        return "other"
+    members = _scalar_members(field.annotation)
+    if members is None or not members:
+        return "other"
+    if members == {int, float}:
+        return "number"
+    return "json" if len(members) > 1 else _KINDS[members.pop()]
+
+
+def _scalar_members(annotation: object) -> set[type] | None:
+    """The scalar types (int, float, bool, str) a union of them (or of Literals) holds, None
+    otherwise (None itself is left out: it is a null in any column)."""
+    if annotation is type(None):
+        return set()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        return None if _has_serializer(metadata) else _scalar_members(inner)
+    if origin is typing.Literal:
+        kinds = {type(a) for a in typing.get_args(annotation)}
+        return kinds if kinds <= set(_KINDS) else None
+    if origin in (typing.Union, types.UnionType):
+        found: set[type] = set()
+        for arg in typing.get_args(annotation):
+            members = _scalar_members(arg)
+            if members is None:
+                return None
+            found |= members
+        return found
+    return {typing.cast(type, annotation)} if annotation in _KINDS else None
 
 
 def _upload_outputs(

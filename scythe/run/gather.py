@@ -78,7 +78,7 @@ def gather_experiment(store: Store, run: RunRef, manifest: Manifest) -> GatherSu
 
 def _write_empty(store: Store, key: str, like: list[Path], index: list[str], extra: list[pa.Field]) -> str:
     """A zero-row table with the index of the shards in `like` and then `extra` columns."""
-    found = pa.unify_schemas([pq.read_schema(p) for p in like], promote_options="permissive")
+    found = shard_schema(like)
     schema = unified_schema_of([found.field(n) for n in index if n in found.names] + extra, index)
     with staged_write(store, key) as dest:
         pq.write_table(schema.empty_table(), dest)
@@ -239,9 +239,21 @@ def reset_batches(store: Store, run: RunRef, batches: Sequence[int]) -> None:
         store.delete_prefix(run.key(f"{RESULTS}/{batch:06d}/"))
 
 
+def shard_schema(paths: list[Path]) -> pa.Schema:
+    """One schema for shards of one table (nulls promoted); a column whose type differs between
+    shards (an `Any` output holding a float here, a str there) is one line, not an Arrow traceback."""
+    try:
+        return pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise ScytheError(
+            f"the shards of {paths[0].name} disagree on a column's type ({exc}); give the output field "
+            "one type (an annotation other than Any) and run again"
+        ) from None
+
+
 def unified_schema(paths: list[Path], index: list[str]) -> pa.Schema:
     """One schema for all shards (nulls promoted), index columns first, with pandas index metadata."""
-    schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+    schema = shard_schema(paths)
     fields = [schema.field(n) for n in index if n in schema.names] + [
         f for f in schema if f.name not in index
     ]

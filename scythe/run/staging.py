@@ -54,11 +54,18 @@ def stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: 
     plain = _plain_fields(spec)
     chunks: list[Path] = []
     schemas: list[pa.Schema] = []
+    starts: list[int] = []
     for start, rows in source.chunks(CHUNK_ROWS):
         specs = validator.validate(rows, start)
         if specs is None or not validator.ok:
             continue  # keep validating, to list every problem; nothing more is staged
-        table = _chunk_table(validator.adapter, specs, plain)
+        try:
+            table = _chunk_table(validator.adapter, specs, plain)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            for line in _arrow_problems(validator.adapter, specs, start, exc):
+                validator.add_problem(line)
+            continue
+        starts.append(start)
         chunks.append(folder / f"{len(chunks):06d}.arrow")
         with pa.OSFile(str(chunks[-1]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
@@ -67,8 +74,70 @@ def stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: 
         raise DesignError(validator.problems())
     # Column types are inferred per chunk (a column may be all null in one, ints in one and
     # floats in another): unified, they are what inference over the whole design gives.
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowException, TypeError) as exc:
+        raise DesignError(_drift_problems(schemas, starts, exc)) from None
     return Staged(folder, chunks, schema, len(source), validator.local_files())
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _arrow_problems(
+    adapter: TypeAdapter[list[ExperimentInputSpec]],
+    specs: list[ExperimentInputSpec],
+    start: int,
+    exc: BaseException,
+) -> list[str]:
+    """Why a validated chunk has no Arrow table, by design row (numbered from 1) and field: an
+    integer beyond 64 bits, or a column whose rows hold values of different types (`float | str`).
+    Only run once building the chunk failed: a design that stages pays nothing for it."""
+    records = adapter.dump_python(specs, mode="json")
+    problems: list[str] = []
+    for name in type(specs[0]).model_fields:
+        values = [r.get(name) for r in records]
+        try:
+            pa.array(values)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            problems += _column_problems(name, values, start)
+    return problems or [f"rows {start + 1}–{start + len(specs)}: cannot be stored as Arrow: {exc}"]
+
+
+def _column_problems(name: str, values: list[Any], start: int) -> list[str]:
+    problems: list[str] = []
+    first: tuple[int, str] | None = None
+    for row, value in enumerate(values, start=start + 1):
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+            problems.append(f"row {row}, field {name!r}: {value} does not fit a 64-bit integer")
+            continue
+        kind = "number" if type(value) in (int, float) else type(value).__name__
+        if first is None:
+            first = (row, kind)
+        elif kind != first[1]:
+            problems.append(
+                f"row {row}, field {name!r}: {value!r} is a {kind}, but row {first[0]} holds a "
+                f"{first[1]}: a column holds one type (give every row the same type)"
+            )
+    if not problems:
+        problems.append(f"field {name!r}: rows {start + 1}–{start + len(values)} cannot be stored as Arrow")
+    return problems
+
+
+def _drift_problems(schemas: list[pa.Schema], starts: list[int], exc: BaseException) -> list[str]:
+    """The fields whose type differs between chunks of the design (each chunk's first row named)."""
+    problems: list[str] = []
+    for name in dict.fromkeys(n for s in schemas for n in s.names):
+        seen = [(start, s.field(name)) for start, s in zip(starts, schemas, strict=True) if name in s.names]
+        try:
+            pa.unify_schemas([pa.schema([f]) for _, f in seen], promote_options="permissive")
+        except (pa.ArrowException, TypeError):
+            kinds = {str(f.type): start for start, f in reversed(seen)}
+            listed = ", ".join(f"{kind} from row {start + 1}" for kind, start in sorted(kinds.items()))
+            problems.append(f"field {name!r}: rows hold different types ({listed}): a column holds one type")
+    return problems or [f"the design's chunks cannot be combined: {exc}"]
 
 
 def _plain_fields(spec: type[ExperimentInputSpec]) -> dict[str, type]:
