@@ -10,6 +10,7 @@ a marker, so `pytest -m unit` runs the fast part alone; CI runs everything.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +23,18 @@ PATHS = [str(ROOT / "tests"), str(EXAMPLE / "src")]
 for p in PATHS:
     if p not in sys.path:
         sys.path.insert(0, p)
+
+
+def scythe(
+    args: list[str], env: dict[str, str], cwd: Path, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The `scythe` command in a subprocess, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scythe", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"scythe {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
 
 
 def example_design(n: int) -> pd.DataFrame:

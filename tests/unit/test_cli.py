@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import scythe
 
 SCYTHE = [sys.executable, "-m", "scythe"]
-
-
-def scythe(
-    args: list[str], env: dict[str, str], cwd: Path, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*SCYTHE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"scythe {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def only_run(store: Path) -> str:

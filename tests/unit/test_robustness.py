@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import scythe
 from pydantic import Field
 from sample_experiments import doomed
 
@@ -158,17 +159,8 @@ def test_item_05_ctrl_c_is_still_an_interrupt_with_the_exact_resume_command(
 
 
 def test_item_11_user_strings_are_never_read_as_markup(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    import subprocess
-    import sys
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "scythe", "run", "sample_experiments:square", "--design", "d/[x]/a.csv"],
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = scythe(["run", "sample_experiments:square", "--design", "d/[x]/a.csv"], cli_env, tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: design file not found: d/[x]/a.csv"
 
@@ -195,7 +187,6 @@ def test_item_13_a_run_where_every_spec_failed_is_gathered_and_shown(
     tmp_path: Path, store: Path, cli_env: dict[str, str]
 ) -> None:
     import subprocess
-    import sys
 
     from scythe.results import load
 
@@ -212,14 +203,7 @@ def test_item_13_a_run_where_every_spec_failed_is_gathered_and_shown(
     assert load(ok.run.prefix, store=str(store))["errors"].empty
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "scythe", *args, "--store", str(store)],
-            env=cli_env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return scythe([*args, "--store", str(store)], cli_env, tmp_path)
 
     assert "gathered, 0 ok / 2 failed" in cli("results", "list").stdout
     shown = cli("results", "show", result.run.prefix)
@@ -264,19 +248,10 @@ def test_item_14_an_experiment_defined_in_main_is_refused_with_a_hint(tmp_path: 
 
 
 def test_item_14_set_with_design_is_refused_not_ignored(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    import subprocess
-    import sys
 
     design = tmp_path / "d.csv"
     design.write_text("x\n1.0\n")
     args = ["run", "sample_experiments:square", "--design", str(design), "--set", "n=2"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "scythe", *args],
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = scythe(args, cli_env, tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: --set fixes fields of a --sample design")
