@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,34 @@ def scythe(
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"scythe {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def slow_run_until_committed(
+    tmp_path: Path, store: Path, env: dict[str, str], *, n: int, batches: int, trace: Path | None = None
+) -> subprocess.Popen[str]:
+    """`scythe run` of `n` 50 ms specs (batches of 8, 2 workers) in its own process group,
+    returned once `batches` batches have committed (so a kill or Ctrl-C lands mid-run)."""
+    design = tmp_path / "design.csv"
+    columns: dict[str, list[object]] = {"x": [float(20 + i % 80) for i in range(n)], "mode": ["slow"] * n}
+    if trace is not None:
+        columns["trace"] = [str(trace)] * n
+    pd.DataFrame(columns).to_csv(design, index=False)
+    args = ["run", "sample_experiments:square", "-d", str(design), "-s", str(store), "--batch-size", "8"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scythe", *args, "-w", "2", "-q"],
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(store.glob("*/*/*/scatter-gather/results/*/_SUCCESS.json"))) < batches:
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline, f"{batches} batches did not commit within 120 s"
+        time.sleep(0.05)  # polling a folder another process writes: no event to wait on
     return proc
 
 

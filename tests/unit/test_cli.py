@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import scythe
+from conftest import scythe, slow_run_until_committed
 
 SCYTHE = [sys.executable, "-m", "scythe"]
 
@@ -118,36 +116,7 @@ def test_bad_design_lists_rows_and_writes_nothing(
 def test_kill_9_then_resume_runs_each_spec_once(tmp_path: Path, store: Path, cli_env: dict[str, str]) -> None:
     trace = tmp_path / "trace.txt"
     n = 240
-    design = tmp_path / "design.csv"
-    pd.DataFrame(
-        {"x": [float(20 + i % 80) for i in range(n)], "mode": ["slow"] * n, "trace": [str(trace)] * n}
-    ).to_csv(design, index=False)
-    proc = subprocess.Popen(
-        [
-            *SCYTHE,
-            "run",
-            "sample_experiments:square",
-            "-d",
-            str(design),
-            "-s",
-            str(store),
-            "--batch-size",
-            "8",
-            "-w",
-            "2",
-            "-q",
-        ],
-        env=cli_env,
-        cwd=tmp_path,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while len(list(store.glob("*/*/*/scatter-gather/results/*/_SUCCESS.json"))) < 4:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no batch committed within 120 s"
-        time.sleep(0.05)
+    proc = slow_run_until_committed(tmp_path, store, cli_env, n=n, batches=4, trace=trace)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     run = only_run(store)

@@ -7,7 +7,6 @@ and `$ref`s to other schema files resolved from the schema file, whatever the wo
 
 from __future__ import annotations
 
-import importlib.util
 import keyword
 import re
 import sys
@@ -19,6 +18,7 @@ import jinja2
 import pytest
 import yaml
 from conftest import ROOT
+from test_codegen import import_module
 
 from scythe.errors import SchemaError, ScytheError
 from scythe.project import codegen, scaffold, schema_lint
@@ -57,14 +57,7 @@ def generated(layout: codegen.SpecsLayout) -> ModuleType:
     global _imported
     codegen.write(layout)
     _imported += 1
-    name = f"item_12_specs_{_imported}"
-    spec = importlib.util.spec_from_file_location(name, layout.module)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_module(layout.module, f"item_12_specs_{_imported}")
 
 
 def with_property(name: str, schema: str = "{type: number}", role: str = "input") -> tuple[str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import scythe
+from conftest import scythe, slow_run_until_committed
 from pydantic import Field
 from sample_experiments import doomed
 
@@ -114,41 +114,8 @@ def test_item_05_ctrl_c_is_still_an_interrupt_with_the_exact_resume_command(
 ) -> None:
     import os
     import signal
-    import subprocess
-    import sys
-    import time
 
-    n = 160
-    design = tmp_path / "design.csv"
-    pd.DataFrame({"x": [float(20 + i % 80) for i in range(n)], "mode": ["slow"] * n}).to_csv(
-        design, index=False
-    )
-    args = [
-        "run",
-        "sample_experiments:square",
-        "-d",
-        str(design),
-        "-s",
-        str(store),
-        "--batch-size",
-        "8",
-        "-w",
-        "2",
-    ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scythe", *args, "-q"],
-        env=cli_env,
-        cwd=tmp_path,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while len(list(store.glob("*/*/*/scatter-gather/results/*/_SUCCESS.json"))) < 2:
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        assert time.monotonic() < deadline, "no batch committed within 120 s"
-        time.sleep(0.05)
+    proc = slow_run_until_committed(tmp_path, store, cli_env, n=160, batches=2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
