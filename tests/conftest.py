@@ -10,6 +10,7 @@ a marker, so `pytest -m unit` runs the fast part alone; CI runs everything.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -86,13 +87,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(layer)
 
 
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's `scythe new` serves the bundled template from (not the user's cache)."""
+    return tmp_path_factory.mktemp("template-repo") / "template"
+
+
+@pytest.fixture(scope="session")
+def scythe_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as the wheel a user installs (scythe-sweep), once per session."""
+    out = tmp_path_factory.mktemp("wheels")
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv is not None, "uv is not on PATH (make setup installs it)"
+    subprocess.run(
+        [uv, "build", "--wheel", "--quiet", "--out-dir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("scythe_sweep-*.whl")
+    return wheel
+
+
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, template_repo: Path) -> None:
     """No developer's SCYTHE_* or .env leaks into a test; caches go to the test's tmp dir."""
     for key in list(os.environ):
         if key.startswith("SCYTHE_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("SCYTHE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCYTHE_TEMPLATE_REPO", str(template_repo))
     monkeypatch.chdir(tmp_path)
 
 
@@ -106,6 +130,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCYTHE_")}
     env["PYTHONPATH"] = os.pathsep.join([*PATHS, env.get("PYTHONPATH", "")])
     env["SCYTHE_CACHE_DIR"] = str(tmp_path / "cache")
+    env["SCYTHE_TEMPLATE_REPO"] = os.environ["SCYTHE_TEMPLATE_REPO"]
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "200"
     return env

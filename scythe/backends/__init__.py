@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from scythe.settings import ScytheSettings
 
 BACKENDS = {"embedded": "scythe.backends.embedded", "hatchet": "scythe.backends.hatchet"}
+DEFAULT_WORKER_NAME = "ScytheWorker--Local"  # upstream's name for a Hatchet worker nobody named
 
 
 def get_backend(name: str, settings: ScytheSettings, *, workers: int | None = None) -> Backend:

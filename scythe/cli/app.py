@@ -8,6 +8,7 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
@@ -24,28 +25,49 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Plain click help, not rich markup: rich reads `[env: SCYTHE_STORE]` as a style tag and drops it,
+# and it gives every flag a `<bool>` metavar as if it took a value.
 app = typer.Typer(
     help="Scaffold, run and gather embarrassingly parallel experiments.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
-# No markup by default: user paths and values (`d/[x]/a.csv`) print as typed; styled labels opt in.
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
+# No markup by default: user paths and values (`d/[x]/a.csv`, `:x:`) print as typed; styled labels opt in.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 
 EXIT_ERROR = 1
 EXIT_FAILED_SPECS = 3
 
+
+def hinted(text: str, *, env: str | None = None, default: str | None = None) -> str:
+    """Option help ending in its hints, e.g. `Where runs go [env: SCYTHE_STORE; default: ./scythe-store]`.
+
+    For an option whose value otherwise comes from a setting (read by `ScytheSettings`, not by click)
+    or whose unset value means something (`--workers`: the CPU count); a literal default
+    (`--n 100`) is shown by typer itself.
+    """
+    hints = [f"env: {env}"] * (env is not None) + [f"default: {default}"] * (default is not None)
+    return f"{text}  [{'; '.join(hints)}]" if hints else text
+
+
 StoreOpt = Annotated[
     str | None,
     typer.Option(
-        "--store", "-s", help="Directory or s3://bucket/prefix [env: SCYTHE_STORE].", show_default=False
+        "--store",
+        "-s",
+        help=hinted("Directory or s3://bucket/prefix.", env="SCYTHE_STORE", default="./scythe-store"),
     ),
 ]
 WorkersOpt = Annotated[
     int | None,
-    typer.Option("--workers", "-w", min=1, help="Processes for the embedded backend [default: CPU count]."),
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help=hinted("Processes for the embedded backend.", env="SCYTHE_WORKERS", default="CPU count"),
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")]
@@ -85,6 +107,17 @@ def warn(text: str) -> None:
     _say_error("[yellow]warning:[/]", text)
 
 
+class _WarningLines(logging.Handler):
+    """What the runtime tells a user while it carries on (`scythe.run` warnings: a damaged batch
+    that runs again) as `warning:` lines, like the CLI's own."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        warn(record.getMessage())
+
+
+logging.getLogger("scythe.run").addHandler(_WarningLines(logging.WARNING))
+
+
 def parse_pairs(items: list[str], option: str, key: str = "KEY") -> dict[str, str]:
     """`KEY=VALUE` option values (`--data`, `--set`) as a dict; one line naming a malformed one."""
     pairs = {}
@@ -105,9 +138,10 @@ def settings() -> ScytheSettings:
 
 def _version_callback(value: bool) -> None:
     if value:
+        from scythe.extras import DISTRIBUTION
         from scythe.run.versions import scythe_version
 
-        out.print(f"scythe {scythe_version()}")
+        out.print(f"{DISTRIBUTION} {scythe_version()}")  # the name to `pip install`
         raise typer.Exit()
 
 

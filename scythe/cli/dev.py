@@ -15,16 +15,16 @@ app.add_typer(dev_app, name="dev")
 @dev_app.command("up")
 @friendly
 def dev_up() -> None:
-    """Start the stack in the background and print `export` lines: eval "$(scythe dev up)".
+    """Start the stack in the background; print its `export` lines.
+
+    Use it as eval "$(scythe dev up)".
 
     The first start builds the Hatchet engine with Go (minutes; cached under ~/.cache/scythe),
     later starts take seconds. A running stack is reused.
     """
     from scythe.dev import stack as dev
 
-    if dev.current() is None:
-        err.print("starting Postgres, SeaweedFS (S3) and Hatchet …", highlight=False)
-    state = dev.up()
+    state = dev.up(say=lambda text: err.print(text, highlight=False, markup=False))
     err.print(f"stack up (state in {dev.state_dir()}); stop it with `scythe dev down`", highlight=False)
     typer.echo(dev.exports(state), nl=False)
 
@@ -35,4 +35,5 @@ def dev_down() -> None:
     """Stop the stack started by `scythe dev up`."""
     from scythe.dev import stack as dev
 
-    err.print("stopped" if dev.down() else "nothing was running", highlight=False)
+    stopped = dev.down()
+    err.print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running", highlight=False)

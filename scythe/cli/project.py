@@ -10,14 +10,16 @@ from typing import Annotated
 
 import typer
 
-from scythe.cli.app import app, err, friendly, out, parse_pairs, warn
+from scythe.cli.app import app, err, friendly, hinted, out, parse_pairs, warn
 from scythe.errors import ScytheError
 
 MAX_DIFF_LINES = 60
 
 ProjectOpt = Annotated[
     Path | None,
-    typer.Option("--project", "-p", help="The experiment project [default: the one around this folder]."),
+    typer.Option(
+        "--project", "-p", help=hinted("The experiment project.", default="the one around this folder")
+    ),
 ]
 
 
@@ -45,20 +47,32 @@ def new(
     defaults: Annotated[bool, typer.Option("--defaults", help="Ask nothing: take every default.")] = False,
     data: Annotated[
         list[str] | None,
-        typer.Option("--data", "-d", help="KEY=VALUE answer to a template question (repeatable)."),
+        typer.Option(
+            "--data", "-d", metavar="KEY=VALUE", help="An answer to a template question (repeatable)."
+        ),
     ] = None,
     template: Annotated[
         str | None,
-        typer.Option(help="Template folder or git URL [env: SCYTHE_TEMPLATE; default: the bundled one]."),
+        typer.Option(
+            help=hinted(
+                "Template folder, git URL or Scythe checkout.",
+                env="SCYTHE_TEMPLATE",
+                default="the bundled one, versioned like Scythe",
+            )
+        ),
     ] = None,
     vcs_ref: Annotated[
-        str | None, typer.Option("--vcs-ref", help="Template tag or commit [default: its latest tag].")
+        str | None,
+        typer.Option("--vcs-ref", help=hinted("Template tag or commit.", default="its latest tag")),
     ] = None,
 ) -> None:
-    """Render a new experiment project (schemas, specs, experiment, tests, Dockerfile, CI).
+    """Render a new experiment project from the template.
+
+    Schemas, generated specs, the experiment, tests, a Dockerfile and CI.
 
     Interactive unless --defaults; answers: project_name, package_name, experiment_name,
-    class_prefix, description, schema_format (yaml|json), python_version, scythe_source.
+    class_prefix, description, schema_format (yaml|json), python_version (other keys are refused).
+    The project depends on this Scythe release (scythe-sweep>=MAJOR.MINOR,<MAJOR+1).
     """
     from scythe.project.scaffold import new as render
 
@@ -80,7 +94,10 @@ def specs(
     ] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """Generate src/<package>/specs.py from schemas/ (deterministic: same schemas, same bytes)."""
+    """Generate src/<package>/specs.py from schemas/.
+
+    Deterministic: the same schemas give the same bytes.
+    """
     from scythe.project import codegen
 
     layout = codegen.layout(_project(project))
@@ -106,16 +123,27 @@ def specs(
 @friendly
 def update(
     vcs_ref: Annotated[
-        str | None, typer.Option("--vcs-ref", help="Template tag or commit to update to [default: latest].")
+        str | None,
+        typer.Option(
+            "--vcs-ref",
+            help=hinted(
+                "Template tag or commit to update to.",
+                default="its latest tag; the bundled template: this Scythe's",
+            ),
+        ),
     ] = None,
     conflict: Annotated[
-        str, typer.Option(help="How to leave conflicts: inline (markers in the file) or rej (.rej files).")
+        str,
+        typer.Option(
+            metavar="inline|rej", help="How to leave conflicts: markers in the file, or .rej files."
+        ),
     ] = "inline",
     project: ProjectOpt = None,
 ) -> None:
-    """Bring a newer template version into this project (copier update), keeping your edits.
+    """Merge a newer template version in, keeping your edits.
 
-    The project must be a clean git work tree. Exit 1 when some files need a hand-merge.
+    Runs copier update; the project must be a clean git work tree. Exit 1 when some files need a
+    hand-merge.
     """
     from scythe.project.scaffold import update as run_update
 
@@ -142,25 +170,52 @@ def update(
 def build(
     push: Annotated[bool, typer.Option("--push", help="Push every tag after building.")] = False,
     tag: Annotated[
-        list[str] | None, typer.Option("--tag", "-t", help="Extra tag, e.g. latest (repeatable).")
+        list[str] | None,
+        typer.Option("--tag", "-t", metavar="TAG", help="Extra tag, e.g. latest (repeatable)."),
     ] = None,
     image: Annotated[
         str | None,
-        typer.Option(help="Image repository, e.g. ghcr.io/acme/my-experiment [default: the project name]."),
+        typer.Option(
+            help=hinted("Image repository, e.g. ghcr.io/acme/my-experiment.", default="the project name")
+        ),
     ] = None,
     builder: Annotated[
-        str | None, typer.Option(help="docker, podman or buildah [default: the first one on PATH].")
+        str | None,
+        typer.Option(
+            help=hinted(
+                "docker (through BuildKit: the Dockerfile uses RUN --mount), podman or buildah.",
+                default="docker if its daemon and buildx answer, else podman, else buildah",
+            )
+        ),
+    ] = None,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--build-arg",
+            metavar="KEY=VALUE",
+            help="A Dockerfile build argument, e.g. PYTHON_IMAGE=... or UV_IMAGE=... (repeatable).",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands; run nothing.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan (tags, labels, build args) as JSON; run nothing.")
+    ] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """Build the experiment's worker image, tagged <name>:v<version> and <name>:<git sha>."""
+    """Build the experiment's worker image.
+
+    Tagged <name>:v<version> and <name>:<git sha>.
+    """
     from scythe.project import image as images
 
     root = _project(project)
-    plan = images.plan(root, image=image, extra_tags=tag or [], push=push, builder=builder)
+    args = images.parse_build_args(build_arg or [])
+    plan = images.plan(root, image=image, extra_tags=tag or [], push=push, builder=builder, build_args=args)
     for note in [*plan.blockers, *plan.notes]:
         warn(note)
+    if as_json:
+        _say(plan.to_json())
+        return
     hint = f"set SCYTHE_IMAGE={plan.image} so each run's manifest records this image"
     if dry_run:
         for command in plan.commands:

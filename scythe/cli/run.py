@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from scythe.backends import DEFAULT_WORKER_NAME
 from scythe.cli.app import (
     EXIT_FAILED_SPECS,
     QuietOpt,
@@ -17,6 +18,7 @@ from scythe.cli.app import (
     app,
     err,
     friendly,
+    hinted,
     out,
     parse_pairs,
     settings,
@@ -24,6 +26,7 @@ from scythe.cli.app import (
 from scythe.errors import ScytheError
 
 if TYPE_CHECKING:
+    from scythe.registry import Experiment
     from scythe.run.layout import RunRef
     from scythe.run.manifest import Manifest
     from scythe.settings import ScytheSettings
@@ -58,49 +61,86 @@ def _report(result: Any) -> None:
         raise typer.Exit(EXIT_FAILED_SPECS)
 
 
+ExperimentArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="EXPERIMENT",
+        help=hinted("module:function or a registered name.", default="the one installed projects declare"),
+    ),
+]
+DesignOpt = Annotated[
+    Path | None, typer.Option("--design", "-d", help="CSV or Parquet file, one row per spec.")
+]
+SampleOpt = Annotated[
+    str | None, typer.Option(metavar="lhs|sobol", help="Draw the design instead, inside the schema's bounds.")
+]
+FixedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="FIELD=VALUE", help="A field fixed in every sampled row (repeatable)."),
+]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=hinted(
+            "MAJOR.MINOR.PATCH or bumpmajor|bumpminor|bumppatch|keep.",
+            default="the project's version, else keep",
+        )
+    ),
+]
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help=hinted("Specs per task.", default="about 64 tasks of at most 1,000 specs")),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="embedded|hatchet",
+        help=hinted("Where tasks execute.", env="SCYTHE_BACKEND", default="embedded"),
+    ),
+]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Hatchet: print the run and return once it is submitted.")
+]
+
+
+def _experiment(name: str | None) -> Experiment[Any, Any]:
+    """The experiment named, else the one installed projects declare: said on stderr, since the
+    user did not choose it (a plain line, not a warning)."""
+    from scythe.registry import declared_by, discover_default, load_experiment
+
+    if name:
+        return load_experiment(name)
+    picked = discover_default()
+    err.print(
+        f"experiment {picked.name} ({picked.ref}), the only one installed: {declared_by(picked)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return picked
+
+
 @app.command()
 @friendly
 def run(
-    experiment: Annotated[
-        str | None,
-        typer.Argument(help="module:function or a registered name; optional in a one-experiment project."),
-    ] = None,
-    design: Annotated[
-        Path | None, typer.Option("--design", "-d", help="CSV or Parquet file, one row per spec.")
-    ] = None,
-    sample: Annotated[
-        str | None, typer.Option(help="Draw the design instead: lhs or sobol, inside the schema's bounds.")
-    ] = None,
+    experiment: ExperimentArg = None,
+    design: DesignOpt = None,
+    sample: SampleOpt = None,
     n: Annotated[int, typer.Option("--n", help="Specs to draw with --sample.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
-    fixed: Annotated[
-        list[str] | None, typer.Option("--set", help="FIELD=VALUE fixed in every sampled row (repeatable).")
-    ] = None,
+    fixed: FixedOpt = None,
     store: StoreOpt = None,
     workers: WorkersOpt = None,
-    version: Annotated[
-        str | None,
-        typer.Option(
-            help="MAJOR.MINOR.PATCH or bumpmajor|bumpminor|bumppatch|keep [default: project version]."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Specs per task [default: automatic].")
-    ] = None,
-    backend: Annotated[
-        str | None, typer.Option(help="embedded (default) or hatchet [env: SCYTHE_BACKEND].")
-    ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Hatchet: print the run and return once it is submitted.")
-    ] = False,
+    version: VersionOpt = None,
+    batch_size: BatchSizeOpt = None,
+    backend: BackendOpt = None,
+    no_wait: NoWaitOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a design through an experiment and gather the results into final/*.pq.
+    """Run a design through an experiment and gather final/*.pq.
 
     Exit codes: 0 all specs succeeded, 1 a usage or setup error (nothing run), 3 some specs failed
     (their errors are in final/errors.pq; every other result is kept).
     """
-    from scythe.registry import discover_default, load_experiment
     from scythe.run.allocation import allocate
     from scythe.sampling import sample_design
 
@@ -108,7 +148,7 @@ def run(
         raise ScytheError("give exactly one of --design FILE or --sample lhs|sobol")
     if fixed and design is not None:
         raise ScytheError("--set fixes fields of a --sample design; with --design, put the value in the file")
-    exp = load_experiment(experiment) if experiment else discover_default()
+    exp = _experiment(experiment)
     rows: Any = design
     if sample is not None:
         if sample not in ("lhs", "sobol"):
@@ -137,7 +177,10 @@ def resume(
     workers: WorkersOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Finish an interrupted run: only specs without a committed result execute, then gather."""
+    """Finish an interrupted run, then gather.
+
+    Only the specs without a committed result execute.
+    """
     from scythe.run.allocation import resume as resume_run
 
     _report(resume_run(run_id, store=store, workers=workers, progress=not quiet, settings=settings()))
@@ -148,14 +191,26 @@ def resume(
 def worker(
     experiments: Annotated[
         list[str] | None,
-        typer.Argument(help="module:function or registered names [default: the project's experiments]."),
+        typer.Argument(
+            metavar="EXPERIMENT",
+            help=hinted("module:function or registered names.", default="every experiment installed"),
+        ),
     ] = None,
     slots: Annotated[
-        int | None, typer.Option(min=1, help="Concurrent tasks [env: SCYTHE_WORKER_SLOTS].")
+        int | None,
+        typer.Option(
+            min=1, help=hinted("Concurrent tasks.", env="SCYTHE_WORKER_SLOTS", default="from the CPU count")
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Worker name [env: SCYTHE_WORKER_NAME].")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help=hinted("Worker name.", env="SCYTHE_WORKER_NAME", default=DEFAULT_WORKER_NAME)),
+    ] = None,
 ) -> None:
-    """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops). Needs HATCHET_CLIENT_* set."""
+    """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops).
+
+    Needs the HATCHET_CLIENT_* variables set (`scythe dev up` prints them for the local stack).
+    """
     from scythe.backends.hatchet.worker import serve, served_experiments
 
     chosen = served_experiments(experiments)
@@ -178,7 +233,10 @@ def status(
     run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
-    """Progress of a run: batches committed (from the store) and task states (from its backend)."""
+    """Progress of a run: batches committed and tasks by state.
+
+    Batches come from the store's commit records, task states from the run's backend.
+    """
     from scythe.backends import get_backend
     from scythe.run.commits import store_progress
     from scythe.run.layout import SCALARS
@@ -203,7 +261,10 @@ def cancel(
     run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
-    """Cancel a Hatchet run's unfinished tasks; committed batches stay, `scythe resume` continues."""
+    """Cancel a Hatchet run's unfinished tasks.
+
+    Committed batches stay; `scythe resume` carries on later.
+    """
     from scythe.backends import get_backend
 
     config, _, ref, manifest = _find(run_id, store)

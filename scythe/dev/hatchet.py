@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scythe.dev.engine import DEFAULT_ENGINE_VERSION, ensure_engine_built
-from scythe.dev.processes import LOOPBACK, Service, assign_ports, http_status, port_open, run
+from scythe.dev.processes import (
+    LOOPBACK,
+    Service,
+    SpawnHook,
+    assign_ports,
+    http_status,
+    port_open,
+    run,
+)
 from scythe.errors import DevStackError
 
 #: The tenant that ``hatchet-admin quickstart`` seeds (DatabaseConfig.DefaultTenantID).
@@ -63,13 +71,15 @@ def start_hatchet(
     runtime_port: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
+    on_spawn: SpawnHook | None = None,
 ) -> HatchetService:
     """Migrate ``pg_url``, write config (quickstart), mint a token, start hatchet-lite.
 
     Returns once ``GET /api/ready`` (API) and ``GET /ready`` (health port: queue + DB) are 200.
     ``.token`` holds the API token for the seeded default tenant; ``client_env()`` gives the SDK
-    environment. gRPC binds to 127.0.0.1; the API, health, static and proxy servers of
-    hatchet-lite bind ``:port`` (all interfaces) — the engine offers no bind-address setting.
+    environment. Every port is on 127.0.0.1: gRPC through its bind-address setting; the API,
+    health, static and proxy servers, which the engine hard-codes to every interface, because
+    `scythe.dev.engine` builds hatchet-lite with those listen addresses patched to loopback.
     """
     dir = Path(dir).resolve()
     dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +119,7 @@ def start_hatchet(
         ready=lambda: _hatchet_ready(ports),
         timeout=timeout,
         then=once_ready,
+        on_spawn=on_spawn,
     )
 
 

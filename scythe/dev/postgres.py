@@ -1,11 +1,15 @@
 """A private, throw-away Postgres cluster on 127.0.0.1 (the Hatchet engine's database).
 
 Needs Debian's ``postgresql`` package (``/usr/lib/postgresql/<major>/bin``), including
-``btree_gist``, which the engine's migrations create. Standard library only.
+``btree_gist``, which the engine's migrations create. Postgres refuses to run as root, so as root
+the server runs as the ``postgres`` OS user, which must reach the cluster's folder: nothing here
+changes the permissions of a folder it did not create (`private_cluster_dir` makes a reachable
+one instead). Standard library only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -13,12 +17,23 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scythe.dev.processes import LOOPBACK, Service, free_ports, run
+from scythe.dev.processes import LOOPBACK, Service, SpawnHook, free_ports, run
 from scythe.errors import DevStackError
+
+#: Debian's layout: one folder per major version, e.g. /usr/lib/postgresql/15/bin.
+PG_ROOT = Path("/usr/lib/postgresql")
+#: What is used from that folder: the server, cluster creation, and the clients for databases.
+PG_COMMANDS = ("postgres", "initdb", "psql", "createdb")
+#: The OS user the server runs as when we are root (Debian's postgresql package creates it).
+PG_OS_USER = "postgres"
+#: Where `private_cluster_dir` makes its folders, and how it names them.
+CLUSTER_BASE = Path("/var/tmp")
+CLUSTER_PREFIX = "scythe-dev-pg-"
 
 
 @dataclass
@@ -65,18 +80,20 @@ def start_postgres(
     databases: Sequence[str] = ("hatchet",),
     max_connections: int = 200,
     timeout: float = 60.0,
+    on_spawn: SpawnHook | None = None,
 ) -> PostgresService:
     """Start a private Postgres cluster in ``dir`` on 127.0.0.1:``port`` (free port if None).
 
     trust auth, UTF-8, C.UTF-8 locale, timezone UTC, max_connections 200 (the engine opens up to
     three pools of 50). Reuses an existing data dir. As root, runs as the ``postgres`` OS user
     (Postgres refuses to run as root); then ``dir`` is chowned to it, and every parent of ``dir``
-    must be traversable (o+x) by that user. fsync is off: the data is throw-away.
+    must already be searchable by that user (checked, never changed: see `private_cluster_dir`).
+    fsync is off: the data is throw-away.
     """
     dir = Path(dir).resolve()
     bin_dir = _pg_bin_dir()
     port = port or free_ports(1)[0]
-    run_as = "postgres" if os.geteuid() == 0 else None
+    run_as = server_os_user()
     _prepare_dir(dir, run_as)
     data = dir / "data"
     _init_cluster(bin_dir, data, run_as)
@@ -104,21 +121,58 @@ def start_postgres(
         ready=lambda: _pg_accepts_queries(port, "postgres"),
         timeout=timeout,
         then=create_missing,
+        on_spawn=on_spawn,
     )
 
 
-def _pg_bin_dir() -> Path:
-    """Newest /usr/lib/postgresql/<major>/bin (Debian layout), else `pg_config --bindir`."""
+def server_os_user() -> str | None:
+    """The OS user the server runs as: ``postgres`` when we are root, else None (ourselves)."""
+    return PG_OS_USER if os.geteuid() == 0 else None
+
+
+def private_cluster_dir(base: Path | None = None) -> Path:
+    """A new folder for a cluster that the server's OS user can reach, without touching any
+    folder we did not create: as root, a fresh ``scythe-dev-pg-*`` folder under ``base`` (default
+    /var/tmp, which every user can traverse), mode 0700 and owned by ``postgres``; mkdtemp makes
+    it, so no other user can have prepared or linked it. Not root: there is no other user to let
+    in, so use a folder of your own instead (this raises)."""
+    run_as = server_os_user()
+    if run_as is None:
+        raise DevStackError("private_cluster_dir is for a server run as another OS user (root only)")
+    pw = pwd.getpwnam(run_as)
+    made = Path(tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir=base or CLUSTER_BASE))
+    os.chown(made, pw.pw_uid, pw.pw_gid)
+    return made
+
+
+def find_pg_bin_dir(*, pg_root: Path = PG_ROOT, path: str | None = None) -> Path | None:
+    """The newest ``<pg_root>/<major>/bin`` (Debian layout) holding every command of
+    `PG_COMMANDS`, else the folder ``pg_config --bindir`` names if it holds them; None if neither."""
     cands = sorted(
-        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "postgres").exists()),
+        (p for p in pg_root.glob("*/bin") if _has_commands(p)),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
     if cands:
         return cands[-1]
-    pg_config = shutil.which("pg_config")
+    pg_config = shutil.which("pg_config", path=path)
     if pg_config:
-        return Path(subprocess.check_output([pg_config, "--bindir"], text=True).strip())
-    raise DevStackError("no Postgres server found: apt-get install -y postgresql")
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=30)
+            bindir = Path(out.stdout.strip())
+            if out.returncode == 0 and _has_commands(bindir):
+                return bindir
+    return None
+
+
+def _has_commands(bin_dir: Path) -> bool:
+    return all((bin_dir / c).is_file() for c in PG_COMMANDS)
+
+
+def _pg_bin_dir() -> Path:
+    found = find_pg_bin_dir()
+    if found is None:
+        raise DevStackError("no Postgres server found: apt-get install postgresql")
+    return found
 
 
 def _prepare_dir(dir: Path, run_as: str | None) -> None:

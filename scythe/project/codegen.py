@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scythe import extras
 from scythe.errors import SchemaError, ScytheError
 from scythe.project.schema_lint import (
     FILE_REFERENCE_FORMAT,
@@ -220,6 +221,7 @@ def render_specs(input_path: Path, output_path: Path, root: Path | None = None) 
 
     With `root`, the paths are relative to it, and the header and errors show them so.
     """
+    extras.require("project", "scythe specs")
     from datamodel_code_generator import InputFileType, LiteralType, PythonVersion, generate
     from datamodel_code_generator.enums import DataModelType
     from datamodel_code_generator.format import Formatter

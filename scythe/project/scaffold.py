@@ -10,12 +10,8 @@ project's schemas right after rendering.
 from __future__ import annotations
 
 import contextlib
-import functools
-import keyword
 import os
-import re
 import shutil
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,34 +19,14 @@ from typing import Literal
 
 import yaml
 
+from scythe import extras
 from scythe._git import git
 from scythe.errors import ScytheError
-from scythe.project import codegen
+from scythe.project import codegen, names, templates
 
 ANSWERS_FILE = ".copier-answers.yml"
-TEMPLATE_ENV = "SCYTHE_TEMPLATE"
 CONFLICT_MARKER = "<<<<<<< before updating"
 Conflict = Literal["inline", "rej"]
-# Modules a project may still target (python_version 3.11) after newer interpreters dropped them.
-_STDLIB_REMOVED = frozenset(
-    {"asynchat", "asyncore", "distutils", "imp", "smtpd"}  # gone in 3.12
-    | {"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "lib2to3", "mailcap", "msilib"}
-    | {"nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib"}
-)
-
-
-def bundled_template() -> Path:
-    """The template shipped with scythe: inside the wheel, or beside the package in a checkout."""
-    package = Path(__file__).resolve().parent.parent  # scythe/
-    for candidate in (package / "template", package.parent / "template"):
-        if (candidate / "copier.yml").is_file():
-            return candidate
-    raise ScytheError(f"the project template is missing from this scythe installation ({package})")
-
-
-def template_source(explicit: str | None = None) -> str:
-    """`--template`, else $SCYTHE_TEMPLATE, else the bundled template."""
-    return explicit or os.environ.get(TEMPLATE_ENV) or str(bundled_template())
 
 
 @dataclass(frozen=True)
@@ -72,38 +48,34 @@ def new(
 ) -> NewProject:
     """Render the template into `destination` (which must not hold anything yet), then its specs.
 
-    The project is named after the destination folder unless `data` names it.
+    The project is named after the destination folder unless `data` names it. Everything a user can
+    get wrong (names, unknown answers, the template itself) is refused before a file is written.
     """
+    extras.require("project", "scythe new")
     import copier
+    import jinja2
 
     destination = destination.absolute()
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ScytheError(f"{destination} already exists and is not empty: choose a new folder")
     answers = {"project_name": destination.name, **(data or {})}
-    source = template_source(template)
-    project_template = _project_template(source)
+    source = templates.resolve(template, vcs_ref)
+    _check_questions(answers, source)
     # The package name is known now unless copier is to ask for it (then it is checked once answered).
     package = answers.get("package_name") or (
         answers["project_name"].replace("-", "_") if defaults else None  # the template's default
     )
-    _check_names(answers["project_name"], package, project_template)
-    recorded = _portable_source(source, destination)  # before the chdir: `source` may be relative
+    names.check(answers["project_name"], package, source.files)
+    recorded = _portable_source(source.url, destination)  # before the chdir: it may be relative
     destination.mkdir(parents=True, exist_ok=True)
     try:
         with contextlib.chdir(destination):
-            copier.run_copy(
-                recorded,
-                ".",
-                data=answers,
-                defaults=defaults,
-                vcs_ref=vcs_ref,
-                quiet=True,
-            )
+            copier.run_copy(recorded, ".", data=answers, defaults=defaults, vcs_ref=source.ref, quiet=True)
         if package is None:
-            _check_names(None, str(_recorded_answers(destination).get("package_name", "")), project_template)
-    except (copier.errors.CopierError, ValueError) as exc:
+            names.check(None, str(_recorded_answers(destination).get("package_name", "")), source.files)
+    except (copier.errors.CopierError, ValueError, jinja2.TemplateError) as exc:
         shutil.rmtree(destination, ignore_errors=True)
-        raise ScytheError(f"cannot render the template {source}: {exc}") from None
+        raise ScytheError(f"cannot render the template {source.url}: {exc}") from None
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise
@@ -112,158 +84,15 @@ def new(
     return NewProject(path=destination, specs=specs.module, git_initialised=_git_init(destination))
 
 
-def _check_names(project: str | None, package: str | None, project_template: Path | None) -> None:
-    """One line with every reason the names would break the project (nothing is written yet)."""
-    problems = [
-        package_name_problem(package, project_template) if package else None,
-        project_name_problem(project, project_template) if project else None,
-    ]
-    found = [p for p in problems if p]
-    if found:
-        raise ScytheError("; ".join(found))
-
-
-def package_name_problem(name: str, project_template: Path | None = None) -> str | None:
-    """Why `name` cannot be the project's package, or None. copier.yml's validator says the same.
-
-    A package named like a keyword cannot be imported; one named like a standard-library module,
-    a package the project depends on or one of its own scripts shadows it (`scythe new pandas`
-    would import itself where it means pandas). Soft keywords (`match`, `type`) are fine.
-    """
-    hint = "choose another (--data package_name=...)"
-    if keyword.iskeyword(name):
-        return f"package name {name!r} is a Python keyword, so `import {name}` cannot work: {hint}"
-    if name in sys.stdlib_module_names or name in _STDLIB_REMOVED:
-        return f"package name {name!r} would shadow the standard-library module {name}: {hint}"
-    if name in shadowed_imports(project_template):
-        return f"package name {name!r} would shadow the {name} package the project depends on: {hint}"
-    if name in _script_modules(project_template or _project_template(None)):
-        return f"package name {name!r} would shadow the project's own scripts/{name}.py: {hint}"
-    return None
-
-
-def project_name_problem(name: str, project_template: Path | None = None) -> str | None:
-    """Why `name` cannot be the project's distribution name, or None: a project named like one of
-    its own dependencies (`scythe new scythe`) cannot be installed next to it."""
-    if _normalized(name) in _dependencies(project_template or _project_template(None))[0]:
-        return (
-            f"project name {name!r} is the name of a distribution the project depends on: "
-            "name the folder differently (or --data project_name=...)"
+def _check_questions(answers: Mapping[str, str], source: templates.Source) -> None:
+    """`--data` keys the template does not ask are refused: copier would silently ignore them."""
+    asked = templates.questions(source)
+    unknown = sorted(set(answers) - asked) if asked is not None else []
+    if unknown:
+        raise ScytheError(
+            f"the template asks no {', '.join(unknown)}: it asks {', '.join(sorted(asked or ()))} "
+            "(scythe new --help describes each)"
         )
-    return None
-
-
-def shadowed_imports(project_template: Path | None = None) -> frozenset[str]:
-    """Top-level import names of everything a generated project depends on (scythe included)."""
-    return _dependencies(project_template or _project_template(None))[1]
-
-
-def _normalized(distribution: str) -> str:
-    """PEP 503 normalised distribution name."""
-    return re.sub(r"[-_.]+", "-", distribution).lower()
-
-
-def _project_template(source: str | None) -> Path:
-    """The folder of the template's project files (copier's `_subdirectory`); the bundled template's
-    when `source` is not a local template (a git URL: its files are not here yet)."""
-    candidates = [Path(source).expanduser()] if source else []
-    for root in (*candidates, bundled_template()):
-        config = root / "copier.yml"
-        if config.is_file():
-            try:
-                settings = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError):
-                settings = {}
-            subdirectory = settings.get("_subdirectory", "") if isinstance(settings, dict) else ""
-            return root / str(subdirectory or "")
-    return bundled_template() / "project"
-
-
-@functools.cache
-def _script_modules(project_template: Path) -> frozenset[str]:
-    """Modules of the project's scripts/ (on its test path: `from allocate import build_design`)."""
-    scripts = project_template / "scripts"
-    names = [p.name for p in scripts.iterdir()] if scripts.is_dir() else []
-    return frozenset(n.split(".", 1)[0] for n in names if n.endswith((".py", ".py.jinja")))
-
-
-def _template_requirements(project_template: Path) -> list[str]:
-    """The requirement strings of the template's pyproject: [project] dependencies and every
-    [dependency-groups] group (the dev tools the project's tests and CI import)."""
-    path = next(
-        (
-            p
-            for p in (project_template / "pyproject.toml.jinja", project_template / "pyproject.toml")
-            if p.is_file()
-        ),
-        None,
-    )
-    if path is None:
-        return ["scythe"]
-    section, collecting, found = "", False, []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if stripped.startswith("[") and not collecting:
-            section = stripped.strip("[]").strip()
-            continue
-        starts = re.match(r"^([A-Za-z0-9_.-]+)\s*=\s*\[", stripped)
-        if starts and (
-            (section == "project" and starts.group(1) == "dependencies") or section == "dependency-groups"
-        ):
-            collecting = True
-        if collecting:
-            found += re.findall(r'"([^"{}]+)"', stripped)
-            collecting = "]" not in stripped
-    return found or ["scythe"]
-
-
-@functools.cache
-def _dependencies(project_template: Path) -> tuple[frozenset[str], frozenset[str]]:
-    """(distribution names, top-level import names) of everything the project depends on.
-
-    The template's requirements, then their own requirements as installed here (scythe's
-    environment is what a project installs), and the import names those distributions provide.
-    """
-    import importlib.metadata as metadata
-
-    from packaging.markers import UndefinedEnvironmentName
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    def parse(text: str) -> Requirement | None:
-        try:
-            return Requirement(text)
-        except InvalidRequirement:
-            return None
-
-    todo = [r for r in map(parse, _template_requirements(project_template)) if r is not None]
-    todo.append(Requirement("scythe"))
-    seen: set[str] = set()
-    while todo:
-        requirement = todo.pop()
-        name = _normalized(requirement.name)
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        extras = {"", *requirement.extras}
-        for text in requires:
-            needed = parse(text)
-            if needed is None:
-                continue
-            try:
-                wanted = needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras)
-            except UndefinedEnvironmentName:
-                wanted = False
-            if wanted:
-                todo.append(needed)
-    imports = {name.replace("-", "_") for name in seen}
-    for module, distributions in metadata.packages_distributions().items():
-        if any(_normalized(d) in seen for d in distributions):
-            imports.add(module)
-    return frozenset(seen), frozenset(i for i in imports if i.isidentifier())
 
 
 def _recorded_answers(project: Path) -> dict[str, object]:
@@ -280,8 +109,8 @@ def _portable_source(source: str, destination: Path) -> str:
     That is the case of examples kept beside the template: their answers file then holds a path
     that works in every clone, not one machine's absolute path.
     """
-    path = Path(source).expanduser()
-    if not path.is_dir():
+    path = Path(source)
+    if source.startswith("~") or not path.is_dir():
         return source
     path = path.resolve()
     top = _git_toplevel(_existing_parent(destination))
@@ -344,11 +173,13 @@ def update(
     conflict: Conflict = "inline",
     defaults: bool = True,
 ) -> UpdateResult:
-    """Merge a newer template version into `project` (default: the template's latest tag).
+    """Merge a newer template version into `project` (default: the template's latest tag; for
+    the bundled template, this Scythe's).
 
     The project must be a clean git work tree, so the update is one reviewable diff. Files the
     merge could not reconcile are listed in the result, with conflict markers or `.rej` files.
     """
+    extras.require("project", "scythe update")
     import copier
 
     before = read_answers(project)
@@ -357,8 +188,10 @@ def update(
         raise ScytheError(
             f"{project.name} was rendered from an unversioned template ({before['_src_path']}); "
             "updates need a git-tagged template: render with `scythe new --template <git repo>` "
-            f"(or ${TEMPLATE_ENV})"
+            f"(or ${templates.TEMPLATE_ENV})"
         )
+    if templates.is_repository(str(before["_src_path"])):
+        vcs_ref = vcs_ref or _bundled_ref(str(old))
     try:
         with contextlib.chdir(project):
             copier.run_update(
@@ -380,6 +213,21 @@ def update(
         conflicts=sorted(_conflicts(project)),
         specs_stale=_specs_stale(project),
     )
+
+
+def _bundled_ref(old: str) -> str:
+    """This Scythe's tag of the bundled template, after checking the project's own is still there."""
+    from scythe.run.versions import scythe_version
+
+    version = scythe_version()
+    repo = templates.ensure_version(templates.bundled_template(), version)
+    if not templates.has_version(repo, old):
+        raise ScytheError(
+            f"the template {old} this project was rendered from is not in {repo} (it was made on "
+            f"another machine): render any project with that Scythe here once, e.g. `uvx --from "
+            f"'scythe-sweep=={old.lstrip('v')}' scythe new /tmp/scratch --defaults`, then update again"
+        )
+    return f"v{version}"
 
 
 def _specs_stale(project: Path) -> bool:

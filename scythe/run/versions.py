@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 VersionStrategy = Literal["bumpmajor", "bumpminor", "bumppatch", "keep"]
 STRATEGIES: tuple[str, ...] = ("bumpmajor", "bumpminor", "bumppatch", "keep")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-DISTRIBUTION = "scythe"
+DISTRIBUTION = "scythe-sweep"  # the name on the package index (scythe/extras.py says why)
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

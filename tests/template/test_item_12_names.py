@@ -12,7 +12,7 @@ import copier
 import pytest
 from conftest import ROOT
 
-from scythe.project import scaffold
+from scythe.project import names, scaffold
 
 TEMPLATE = ROOT / "template"
 
@@ -22,27 +22,27 @@ def test_item_12_copier_alone_refuses_the_package_names_scythe_new_refuses(
     tmp_path: Path, package: str
 ) -> None:
     destination = tmp_path / "heat-sweep"
-    answers = {"project_name": "heat-sweep", "package_name": package, "scythe_source": str(ROOT)}
+    answers = {"project_name": "heat-sweep", "package_name": package}
     with pytest.raises(ValueError, match="Validation error for question 'package_name'") as caught:
         copier.run_copy(str(TEMPLATE), destination, data=answers, defaults=True, quiet=True)
-    expected = scaffold.package_name_problem(package)
+    expected = names.package_name_problem(package)
     assert expected is not None
     assert str(caught.value).endswith(expected)
     assert not destination.exists() or not any(destination.iterdir())
 
 
 def test_item_12_copier_alone_refuses_a_project_named_like_a_dependency(tmp_path: Path) -> None:
-    answers = {"project_name": "scythe", "package_name": "my_sweep", "scythe_source": str(ROOT)}
+    answers = {"project_name": "scythe", "package_name": "my_sweep"}
     with pytest.raises(ValueError, match="Validation error for question 'project_name'") as caught:
         copier.run_copy(str(TEMPLATE), tmp_path / "scythe", data=answers, defaults=True, quiet=True)
-    expected = scaffold.project_name_problem("scythe")
+    expected = names.project_name_problem("scythe")
     assert expected is not None
     assert str(caught.value).endswith(expected)
 
 
 @pytest.mark.slow
 def test_item_12_a_soft_keyword_package_renders_and_passes_its_own_tests(tmp_path: Path) -> None:
-    project = scaffold.new(tmp_path / "match", data={"scythe_source": str(ROOT)}, defaults=True).path
+    project = scaffold.new(tmp_path / "match", defaults=True).path
     assert (project / "src" / "match" / "specs.py").is_file()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCYTHE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(project / "src"), str(ROOT)])

@@ -2,7 +2,8 @@
 
 Generated projects are installed into their own virtual environment (from uv's cache where it can,
 from the package index otherwise: a fresh machine's cache has no index pages), with scythe taken from
-this checkout (the `scythe_source` answer), and run with their own test suite and allocation script.
+this checkout's wheel (dropped in the project's `wheels/`, as a user of an unreleased Scythe would),
+and run with their own test suite and allocation script.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typer.testing import CliRunner
 from scythe.cli import app
 from scythe.cli.app import parse_pairs
 from scythe.errors import ScytheError
-from scythe.project import codegen, scaffold
+from scythe.project import codegen, scaffold, templates
 from scythe.settings import ScytheSettings
 from scythe.worker import ScytheWorkerConfig
 
@@ -81,14 +82,14 @@ def commit(repo: Path, message: str) -> None:
     git(repo, "commit", "--quiet", "--message", message)
 
 
-def render(dest: Path, **answers: str) -> Path:
-    data = {"scythe_source": str(ROOT), **answers}
-    return scaffold.new(dest, data=data, defaults=True).path
+def render(dest: Path, template: str | None = None, **answers: str) -> Path:
+    return scaffold.new(dest, data=answers, defaults=True, template=template).path
 
 
-def install(project: Path) -> Path:
-    """`uv sync` (scythe from this checkout); returns the project's python."""
+def install(project: Path, wheel: Path) -> Path:
+    """`uv sync` with this checkout's wheel in the project's wheels/; returns the project's python."""
     assert UV is not None
+    shutil.copy2(wheel, project / "wheels")
     run([UV, "sync", "--quiet", "--python", sys.executable], project)
     return project / ".venv" / "bin" / "python"
 
@@ -108,10 +109,12 @@ def only_run(store: Path) -> Path:
 @needs_uv
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_generated_project_installs_passes_its_own_ci_and_runs(tmp_path: Path, fmt: str) -> None:
+def test_generated_project_installs_passes_its_own_ci_and_runs(
+    tmp_path: Path, fmt: str, scythe_wheel: Path
+) -> None:
     project = render(tmp_path / "heat-sweep", schema_format=fmt)
     assert (project / f"schemas/input.schema.{fmt}").is_file()
-    python = install(project)
+    python = install(project, scythe_wheel)
     bin_dir = python.parent
     # The project's CI, step by step: lint, specs in step, its own tests.
     run([str(bin_dir / "ruff"), "check", "--no-cache", "."], project)
@@ -145,9 +148,9 @@ def test_generated_project_installs_passes_its_own_ci_and_runs(tmp_path: Path, f
 
 @needs_uv
 @pytest.mark.slow
-def test_a_new_schema_field_flows_through_specs_into_scalars(tmp_path: Path) -> None:
+def test_a_new_schema_field_flows_through_specs_into_scalars(tmp_path: Path, scythe_wheel: Path) -> None:
     project = render(tmp_path / "heat-sweep")
-    python = install(project)
+    python = install(project, scythe_wheel)
     schema = project / "schemas" / "output.schema.yaml"
     schema.write_text(
         schema.read_text()
@@ -186,9 +189,7 @@ def test_update_keeps_edits_brings_template_changes_and_reports_conflicts(tmp_pa
     git_init(template)
     commit(template, "template v1")
     git(template, "tag", "v1.0.0")
-    project = scaffold.new(
-        tmp_path / "heat-sweep", data={"scythe_source": str(ROOT)}, defaults=True, template=str(template)
-    ).path
+    project = scaffold.new(tmp_path / "heat-sweep", defaults=True, template=str(template)).path
     assert scaffold.read_answers(project)["_commit"] == "v1.0.0"
     git_init(project)
     commit(project, "new experiment")
@@ -232,7 +233,9 @@ def test_update_keeps_edits_brings_template_changes_and_reports_conflicts(tmp_pa
 
 
 def test_update_explains_an_unversioned_template(tmp_path: Path) -> None:
-    project = render(tmp_path / "plain")
+    plain = tmp_path / "plain-template"  # a template folder outside any git repository
+    shutil.copytree(ROOT / "template", plain, ignore=shutil.ignore_patterns("__pycache__"))
+    project = render(tmp_path / "plain", template=str(plain))
     with pytest.raises(ScytheError, match=r"rendered from an unversioned template .*git-tagged template"):
         scaffold.update(project)
 
@@ -290,7 +293,7 @@ def test_new_refuses_a_used_folder_and_bad_answers(tmp_path: Path) -> None:
 
 
 def test_cli_new_renders_a_git_ready_project(tmp_path: Path) -> None:
-    output = scythe_cli("new", str(tmp_path / "cli-made"), "--defaults", "--data", f"scythe_source={ROOT}")
+    output = scythe_cli("new", str(tmp_path / "cli-made"), "--defaults")
     project = tmp_path / "cli-made"
     assert "specs" in output
     assert (project / ".git").is_dir()
@@ -299,15 +302,16 @@ def test_cli_new_renders_a_git_ready_project(tmp_path: Path) -> None:
     assert (
         '[project.entry-points."scythe.experiments"]\ncli_made = "cli_made.experiment:simulate"' in pyproject
     )
-    assert f'scythe = {{ path = "{ROOT}", editable = true }}' in pyproject
+    assert 'dependencies = ["scythe-sweep>=0.1,<1"]' in pyproject  # the real Scythe, by default
+    assert "[tool.uv.sources]" not in pyproject  # nothing points at a checkout
 
 
 @needs_uv
 @pytest.mark.slow
 def test_the_wheel_ships_the_template(tmp_path: Path) -> None:
-    assert scaffold.bundled_template() == ROOT / "template"  # from this checkout
+    assert templates.bundled_template() == ROOT / "template"  # from this checkout
     assert UV is not None
     run([UV, "build", "--wheel", "--offline", "--quiet", "--out-dir", str(tmp_path), str(ROOT)], ROOT)
-    (wheel,) = tmp_path.glob("scythe-*.whl")
+    (wheel,) = tmp_path.glob("scythe_sweep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"scythe/template/copier.yml", "scythe/template/project/Dockerfile.jinja"} <= names

@@ -21,7 +21,7 @@ from conftest import ROOT
 from test_codegen import import_module
 
 from scythe.errors import SchemaError, ScytheError
-from scythe.project import codegen, scaffold, schema_lint
+from scythe.project import codegen, names, scaffold, schema_lint
 from scythe.sampling import sample_design
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec
 
@@ -97,7 +97,7 @@ def test_item_12_package_names_that_break_the_project_are_refused_before_anythin
 ) -> None:
     destination = tmp_path / folder
     with pytest.raises(ScytheError) as caught:
-        scaffold.new(destination, data={"scythe_source": str(ROOT), **data}, defaults=True)
+        scaffold.new(destination, data={**data}, defaults=True)
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
@@ -130,12 +130,12 @@ def test_item_12_a_name_both_shadowing_and_clashing_gives_both_reasons_on_one_li
 
 @pytest.mark.parametrize("name", ["match", "case", "type", "heat_sweep", "sweep2", "my_pandas"])
 def test_item_12_soft_keywords_and_ordinary_names_are_fine(name: str) -> None:
-    assert scaffold.package_name_problem(name) is None
-    assert scaffold.project_name_problem(name.replace("_", "-")) is None
+    assert names.package_name_problem(name) is None
+    assert names.project_name_problem(name.replace("_", "-")) is None
 
 
 def test_item_12_the_dependency_names_come_from_what_the_project_depends_on() -> None:
-    shadowed = scaffold.shadowed_imports()
+    shadowed = names.shadowed_imports()
     for name in (
         "scythe",
         "pydantic",
@@ -168,7 +168,7 @@ def test_item_12_the_copier_validator_agrees_with_the_python_check() -> None:
     for name in sorted(must_refuse):
         said = validator.render(package_name=name).strip()
         assert said, f"copier accepts {name!r}"
-        assert said == scaffold.package_name_problem(name), name
+        assert said == names.package_name_problem(name), name
     for name in ("match", "case", "type", "heat_sweep"):
         assert validator.render(package_name=name).strip() == ""
     # Whatever copier refuses, the Python check refuses too, with the same words.
@@ -176,11 +176,11 @@ def test_item_12_the_copier_validator_agrees_with_the_python_check() -> None:
     for name in sorted(listed):
         said = validator.render(package_name=name).strip()
         if said and valid.match(name):
-            assert said == scaffold.package_name_problem(name), name
+            assert said == names.package_name_problem(name), name
     project = _copier_validator("project_name")
     for name in ("scythe", "pandas", "hatchet-sdk", "pyyaml", "datamodel-code-generator"):
         said = project.render(project_name=name).strip()
-        assert said == scaffold.project_name_problem(name), name
+        assert said == names.project_name_problem(name), name
     assert project.render(project_name="heat-sweep").strip() == ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from scythe.backends import DEFAULT_WORKER_NAME
 from scythe.backends.base import default_slots
 from scythe.backends.hatchet import client
 from scythe.backends.hatchet.tasks import define_tasks
@@ -13,7 +14,7 @@ from scythe.registry import Experiment, ExperimentRegistry, load_entry_points, l
 from scythe.run import isolation
 from scythe.settings import ScytheSettings, get_settings
 
-DEFAULT_NAME = "ScytheWorker--Local"  # upstream's
+DEFAULT_NAME = DEFAULT_WORKER_NAME
 
 
 def served_experiments(names: list[str] | None = None) -> list[Experiment[Any, Any]]:
