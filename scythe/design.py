@@ -8,7 +8,10 @@ exists as 10^6 dicts and 10^6 models at once; row numbers in problems are still 
 
 from __future__ import annotations
 
+import csv
 import math
+import types
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +49,20 @@ class DesignSource:
                 yield start, [_row_dict(row) for row in self.rows[start : start + size]]
 
 
-def open_design(design: DesignLike) -> DesignSource:
-    """The design, read (files) but not yet turned into rows: that happens chunk by chunk."""
+def open_design(design: DesignLike, spec: type[ExperimentInputSpec] | None = None) -> DesignSource:
+    """The design, read (files) but not yet turned into rows: that happens chunk by chunk.
+
+    `spec`, when given, narrows the semicolon hint to headers that split into its own fields.
+    """
     if isinstance(design, str | Path):
         path = Path(design)
+        if path.is_dir():
+            raise ScytheError(f"design {path} is a directory, not a file: give a .csv, .parquet or .pq file")
         if not path.is_file():
             raise ScytheError(f"design file not found: {path}")
-        return DesignSource(path.parent.resolve(), frame=_indexed(_read_table(path)))
+        return DesignSource(path.parent.resolve(), frame=_indexed(_read_table(path, spec)))
     if isinstance(design, pd.DataFrame):
+        _refuse_duplicates(list(design.columns), "the design")
         return DesignSource(Path.cwd(), frame=_indexed(design))
     return DesignSource(Path.cwd(), rows=design if isinstance(design, list | tuple) else list(design))
 
@@ -69,16 +78,110 @@ def _row_dict(row: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
     return row.model_dump(exclude_unset=True) if isinstance(row, BaseModel) else dict(row)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, spec: type[ExperimentInputSpec] | None) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".pq", ".parquet"):
+    if suffix == ".csv":
+        return _read_csv(path, spec)
+    if suffix in (".pq", ".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
+        _refuse_duplicates(names, f"design {path}")  # pyarrow would refuse them in a traceback's words
+        try:
             return pd.read_parquet(path)
-    except Exception as exc:
-        raise ScytheError(f"cannot read design {path}: {exc}") from exc
+        except Exception as exc:
+            raise _unreadable(path, exc) from exc
     raise ScytheError(f"design {path} must be .csv, .parquet or .pq")
+
+
+def _read_csv(path: Path, spec: type[ExperimentInputSpec] | None) -> pd.DataFrame:
+    """The CSV, checked against its raw header: pandas renames a repeated column `x` to `x.1`
+    (then reported as an unknown field) and reads a semicolon-delimited file as one column
+    named `x;n;mode` (then "Field required" for every field), neither of which says what is wrong."""
+    header = _csv_header(path)
+    try:
+        frame: pd.DataFrame = pd.read_csv(path, **_csv_options(header, spec))
+    except Exception as exc:
+        if any(";" in name for name in header):  # `1,5;2` rows: decimal commas split them apart
+            raise _semicolons(path, header) from exc
+        raise _unreadable(path, exc) from exc
+    _refuse_duplicates(header, f"design {path}")
+    if len(header) == 1 and ";" in header[0]:
+        parts = {part.strip() for part in header[0].split(";")}
+        if spec is None or parts & set(spec.model_fields):
+            raise _semicolons(path, header)
+    return frame
+
+
+def _unreadable(path: Path, exc: Exception) -> ScytheError:
+    """The reader's own reason, on one line (pyarrow's run over several)."""
+    reason = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+    return ScytheError(f"cannot read design {path}: {reason}")
+
+
+def _semicolons(path: Path, header: list[str]) -> ScytheError:
+    return ScytheError(
+        f"design {path} has the header {','.join(header)!r}: this looks semicolon-delimited; "
+        "Scythe reads comma-separated CSV, so save it with commas"
+    )
+
+
+#: What pandas reads as missing by default (its read_csv documentation lists them).
+_PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"]
+_PANDAS_NA += ["<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _csv_options(header: list[str], spec: type[ExperimentInputSpec] | None) -> dict[str, Any]:
+    """Text fields' cells read as written, only an empty one missing: left to itself, pandas reads
+    `007` as the number 7 (then refused for a `str` field) and `NA`, `null` or `None` as missing
+    (then silently the field's default). Other columns keep pandas' own reading."""
+    text = [name for name in header if name in _text_fields(spec)] if spec is not None else []
+    if not text:
+        return {}
+    na = {name: [""] if name in text else _PANDAS_NA for name in header}
+    return {"dtype": dict.fromkeys(text, str), "na_values": na, "keep_default_na": False}
+
+
+def _text_fields(spec: type[ExperimentInputSpec]) -> set[str]:
+    """Fields whose every value is a string: `str`, a `Literal` of strings, a file reference
+    (each optionally `| None`)."""
+    return {
+        name
+        for name, field in spec.model_fields.items()
+        if is_file_reference(field) or _is_text(field.annotation)
+    }
+
+
+def _is_text(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_text(typing.get_args(annotation)[0])
+    if origin is typing.Literal:
+        return all(isinstance(value, str) for value in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        kept = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return all(_is_text(arg) for arg in kept)
+    return annotation is str
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The first row of the file as written (pandas' own reading has already renamed repeats)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _refuse_duplicates(names: list[Any], where: str) -> None:
+    """Two columns of one name would be one field: which value wins would be an accident."""
+    positions: dict[Any, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(i)
+    for name, found in positions.items():
+        if len(found) > 1:
+            listed = ", ".join(map(str, found[:-1])) + f" and {found[-1]}"
+            raise ScytheError(f"{where} has {len(found)} columns named {name!r} (columns {listed}): keep one")
 
 
 def _indexed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +247,7 @@ class DesignValidator:
         self.adapter: TypeAdapter[list[ExperimentInputSpec]] = TypeAdapter(list[spec])  # type: ignore[valid-type]
         self.base_dir = base_dir
         self.file_fields = [n for n, f in spec.model_fields.items() if is_file_reference(f)]
-        self._checked: dict[str, dict[Path, tuple[Path, bool]]] = {n: {} for n in self.file_fields}
+        self._checked: dict[str, dict[Path, tuple[Path, str | None]]] = {n: {} for n in self.file_fields}
         self._local: dict[str, set[Path]] = {name: set() for name in self.file_fields}
         self._invalid = _Problems()
         self._missing = _Problems()
@@ -200,16 +303,19 @@ class DesignValidator:
                 if known is None:
                     known = self._checked[name][value] = self._resolve(value)
                     self._local[name].add(known[0])
-                path, exists = known
-                if not exists:
-                    self._missing.add(f"row {s.sort_index + 1}, field {name!r}: file not found: {path}")
+                path, problem = known
+                if problem is not None:
+                    self._missing.add(f"row {s.sort_index + 1}, field {name!r}: {problem}")
                 if path is not value:
                     object.__setattr__(s, name, path)
         return self._missing.count == found
 
-    def _resolve(self, value: Path) -> tuple[Path, bool]:
+    def _resolve(self, value: Path) -> tuple[Path, str | None]:
+        """The absolute path and why it is no input file (None if it is one)."""
         path = value if value.is_absolute() else (self.base_dir / value).resolve()
-        return path, path.is_file()
+        if path.is_file():
+            return path, None
+        return path, f"{path} is a directory, not a file" if path.is_dir() else f"file not found: {path}"
 
 
 def validate_design(

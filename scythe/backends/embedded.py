@@ -8,6 +8,7 @@ costs only its uncommitted batch: `scythe resume` runs what is missing.
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 
 from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.progress import spec_progress
-from scythe.errors import ScytheError
+from scythe.errors import DamagedBatchesError, ScytheError
 from scythe.registry import Experiment
 from scythe.run.commits import BatchOutcome, GatherSummary, missing_batches
 from scythe.run.gather import gather_experiment
@@ -25,6 +26,8 @@ from scythe.run.manifest import Manifest
 from scythe.run.task import run_batch
 from scythe.settings import ScytheSettings
 from scythe.store import Store
+
+log = logging.getLogger("scythe.run")  # the CLI shows its warnings as `warning:` lines
 
 
 def default_workers() -> int:
@@ -91,8 +94,17 @@ class EmbeddedBackend:
         """Nothing to start: `wait` runs what has no commit record."""
 
     def wait(self, store: Store, run: RunRef, manifest: Manifest, *, progress: bool) -> GatherSummary:
+        """Run what has no commit record, then gather. Batches gather finds damaged (and resets)
+        run once more and the gather is repeated, so one `scythe resume` heals a damaged store;
+        damage found again the second time is raised, naming the batches."""
         batches = missing_batches(store, run, manifest)
         execute(run, manifest, batches, workers=self.workers, progress=progress, settings=self.settings)
+        try:
+            return gather_experiment(store, run, manifest)
+        except DamagedBatchesError as damaged:
+            log.warning("%s", damaged.found)
+        again = missing_batches(store, run, manifest)  # the damaged ones, reset by gather
+        execute(run, manifest, again, workers=self.workers, progress=progress, settings=self.settings)
         return gather_experiment(store, run, manifest)
 
     def status(self, run: RunRef, manifest: Manifest) -> TaskCounts | None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from scythe.backends import get_backend
 from scythe.backends.base import Backend, RecursionMap
 from scythe.design import DesignLike, open_design
-from scythe.errors import RunInterrupted, ScytheError
+from scythe.errors import RunInterrupted, ScytheError, StoreWriteError
 from scythe.registry import Experiment
 from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id, store_name
@@ -25,7 +25,8 @@ from scythe.run.manifest import Manifest, git_sha
 from scythe.run.staging import stage_design, write_run
 from scythe.run.versions import default_version, resolve_version, scythe_version
 from scythe.settings import ScytheSettings, get_settings
-from scythe.store import Store
+from scythe.store import Store, check_writable
+from scythe.store.base import FULL_OR_READ_ONLY, refused_write
 
 MAX_AUTO_BATCH = 1000
 MAX_CLAIMS = 100
@@ -65,13 +66,20 @@ def prepare(
             f"{experiment.name} is defined in the script being run (__main__): workers and `scythe resume` "
             "import experiments by module path, so move it into a module and import it from there"
         )
+    if "<locals>" in experiment.fn.__qualname__:
+        raise ScytheError(
+            f"{experiment.name} is defined inside a function ({experiment.ref}): workers and `scythe "
+            "resume` import experiments by module path, so define it at the top level of a module"
+        )
     settings = settings or get_settings()
     store = store or settings.open_store()
-    source = open_design(design)
+    check_writable(store)  # a read-only or full store is one line before any work, not a traceback after
+    source = open_design(design, experiment.input_spec)
     if not len(source):
         raise ScytheError("the design is empty: nothing to run")
     with tempfile.TemporaryDirectory(prefix="scythe-allocation-") as staging:
-        staged = stage_design(experiment.input_spec, source, Path(staging))
+        with refused_write(Path(staging), FULL_OR_READ_ONLY):  # a full /tmp: one line naming it
+            staged = stage_design(experiment.input_spec, source, Path(staging))
         resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
         run = _claim_run(store, experiment.name, resolved)
         try:  # the claimed id is released if anything below fails
@@ -182,17 +190,24 @@ def resume(
     target = settings.open_store(store)
     ref = find_run(target, run)
     manifest = read_manifest(target, ref)
+    try:
+        check_writable(target)
+    except StoreWriteError as exc:
+        raise exc.resumable(ref.prefix, target.uri) from None
     runner = get_backend(manifest.backend, settings, workers=workers)
     runner.resume(target, ref, manifest)
     return _waited(runner, target, ref, manifest, progress)
 
 
 def _waited(runner: Backend, store: Store, run: RunRef, manifest: Manifest, progress: bool) -> RunResult:
-    """The backend's wait; Ctrl-C stays an interrupt and says exactly how to resume."""
+    """The backend's wait; Ctrl-C stays an interrupt and says exactly how to resume, and so does
+    a store that stopped taking writes (committed batches are kept)."""
     try:
         summary = runner.wait(store, run, manifest, progress=progress)
     except KeyboardInterrupt as exc:
         raise RunInterrupted(run.prefix, store.uri) from exc
+    except StoreWriteError as exc:
+        raise exc.resumable(run.prefix, store.uri) from exc
     return _result(run, manifest, summary)
 
 

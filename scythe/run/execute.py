@@ -27,6 +27,7 @@ import pyarrow as pa
 from pydantic import AnyUrl, PlainSerializer, ValidationError, WrapSerializer
 from pydantic.fields import FieldInfo
 
+from scythe.errors import StoreWriteError
 from scythe.registry import Experiment
 from scythe.run.layout import MAX_NAME, RunRef, is_store_name
 from scythe.run.manifest import Manifest
@@ -55,6 +56,7 @@ class SpecOutcome:
     file_refs: dict[str, Any] | None = None
     frames: dict[str, tuple[pa.Table, list[str]]] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    refused: StoreWriteError | None = None  # the store refused a write: the batch's failure, not the spec's
 
 
 class Timeout(TimeoutError):
@@ -100,6 +102,8 @@ def run_spec(
         spec = experiment.input_spec.model_validate({**row, "workflow_run_id": workflow_run_id})
         return _attempts(experiment, spec, manifest, finish, on_attempt)
     except _Failure as failure:
+        if isinstance(failure.exc, StoreWriteError):  # a full or read-only store fails the run
+            return SpecOutcome(position, refused=failure.exc)
         return SpecOutcome(position, error={**index, **error_columns(failure.exc, failure.attempts)})
     except BaseException as exc:  # SystemExit and KeyboardInterrupt raised by a spec fail it alone
         return SpecOutcome(position, error={**index, **error_columns(exc, 1)})

@@ -17,7 +17,7 @@ from typing import NoReturn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scythe.errors import ScytheError, StoreError
+from scythe.errors import DamagedBatchesError, ScytheError, StoreError
 from scythe.run.commits import BatchOutcome, GatherSummary, parse_outcome
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
 from scythe.run.manifest import Manifest
@@ -95,9 +95,9 @@ def _committed_shards(
     """Every commit record in batch order, and a local path for each shard file they name.
 
     Each record and its shards are checked first (`_examine`); damaged batches are reset and
-    reported in one `ScytheError` (`_require_every_batch`). On S3 each batch's record and shards
-    are fetched by one pool thread (requests are latency-bound); a LocalStore's files are read
-    where they are.
+    reported in one `DamagedBatchesError` (`_require_every_batch`). On S3 each batch's record
+    and shards are fetched by one pool thread (requests are latency-bound); a LocalStore's files
+    are read where they are.
     """
     if isinstance(store, LocalStore):
         found = [_examine(store, run, b, None) for b in range(n_batches)]
@@ -182,7 +182,8 @@ def _shard_files(outcome: BatchOutcome | None) -> list[str]:
 
 
 def _require_every_batch(store: Store, run: RunRef, found: list[_Examined]) -> list[BatchOutcome]:
-    """The outcomes, if every batch is committed and sound; else one `ScytheError` saying why.
+    """The outcomes, if every batch is committed and sound; else one `ScytheError` saying why
+    (a `DamagedBatchesError` when committed batches are unreadable).
 
     A damaged batch's result folder is deleted first, so it has no commit record any more and
     `scythe resume` runs it again (as it runs any batch lost to a crash).
@@ -221,16 +222,10 @@ def _raise_if_unreadable(store: Store, run: RunRef, paths: list[Path]) -> None:
 def _raise_damaged(
     store: Store, run: RunRef, damaged: dict[int, list[str]], n_batches: int | None
 ) -> NoReturn:
-    """Reset the damaged batches, then one `ScytheError` naming each and how to re-run them."""
+    """Reset the damaged batches, then one `DamagedBatchesError` naming each: a backend re-runs
+    them and gathers again in the same call; raised to the user, it says how to re-run them."""
     reset_batches(store, run, sorted(damaged))
-    listed = "; ".join(f"batch {b}: {', '.join(problems)}" for b, problems in sorted(damaged.items()))
-    n = len(damaged)
-    of = f" of {n_batches}" if n_batches is not None else ""
-    raise ScytheError(
-        f"{n} committed batch{'es' if n != 1 else ''}{of} {'are' if n != 1 else 'is'} damaged "
-        f"and will run again: {listed}; run `scythe resume {run.prefix}` to re-run "
-        f"{'them' if n != 1 else 'it'} and gather"
-    )
+    raise DamagedBatchesError(run.prefix, damaged, n_batches)
 
 
 def reset_batches(store: Store, run: RunRef, batches: Sequence[int]) -> None:

@@ -205,7 +205,9 @@ def child_loop(jobs: list[SpecJob], run_one: RunOne, conn: Connection, board: An
                 board[0] = position
 
             done = run_one(job, mark)
-            bundle.append((done.position, done.scalars, done.file_refs, done.frames, done.error))
+            bundle.append(
+                (done.position, done.scalars, done.file_refs, done.frames, done.error, done.refused)
+            )
             board[0] = IDLE
             if time.monotonic() - last >= FLUSH_SECONDS:
                 conn.send((bundle, _drain(log)))

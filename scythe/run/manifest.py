@@ -6,35 +6,63 @@ is in it, and nothing secret is.
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated, Self
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from scythe._git import git
 from scythe.errors import ScytheError
-from scythe.run.layout import MANIFEST, RunRef, is_run_id, is_store_name
+from scythe.registry import split_ref
+from scythe.run.layout import MANIFEST, RunRef, is_run_id, is_store_name, store_name
 from scythe.store import Store
 
 
+def _named(what: str) -> AfterValidator:
+    return AfterValidator(lambda value: store_name(value, what))
+
+
+def _importable(ref: str) -> str:
+    """`ref`, if it has the shape workers import (`mod.path:function`); one line if not."""
+    split_ref(ref)
+    return ref
+
+
 class Manifest(BaseModel):
-    experiment: str
-    version: str
-    run_id: str
+    """A run's record. Everything in it is checked when it is read back, as a user's input
+    would be: a hand-edited or damaged manifest must not steer a worker outside its run (`..`),
+    to an unimportable experiment (`:`), or into batches that do not cover the design."""
+
+    experiment: Annotated[str, _named("an experiment")]
+    version: Annotated[str, _named("a version")]
+    run_id: Annotated[str, _named("a run id")]
     experiment_id: str
-    experiment_ref: str = Field(description="module:function that workers import")
-    n_specs: int
-    batch_size: int
-    n_batches: int
-    retries: int
-    timeout: float
+    experiment_ref: Annotated[str, AfterValidator(_importable)] = Field(
+        description="module:function that workers import"
+    )
+    n_specs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    n_batches: int = Field(ge=1)
+    retries: int = Field(ge=0)
+    timeout: float = Field(gt=0)
     backend: str
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     git_sha: str | None = None
     image: str | None = None
     scythe_version: str
+
+    @model_validator(mode="after")
+    def _batches_cover_the_specs(self) -> Self:
+        if self.n_batches != math.ceil(self.n_specs / self.batch_size):
+            raise ValueError(
+                f"n_batches is {self.n_batches}, but {self.n_specs} specs in batches of "
+                f"{self.batch_size} make {math.ceil(self.n_specs / self.batch_size)}"
+            )
+        return self
 
     def batch_range(self, batch: int) -> range:
         start = batch * self.batch_size
@@ -47,12 +75,47 @@ def write_manifest(store: Store, run: RunRef, manifest: Manifest) -> None:
 
 
 def read_manifest(store: Store, run: RunRef) -> Manifest:
-    if not store.exists(run.key(MANIFEST)):
+    """The run's manifest, or one line naming the file and what is wrong with it."""
+    key = run.key(MANIFEST)
+    if not store.exists(key):
         raise ScytheError(
             f"{store.uri_for(run.prefix)} has no manifest.yml: not a run, or its allocation never finished"
         )
+    damaged = f"{store.uri_for(key)} is damaged"
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Manifest.model_validate(yaml.load(store.get_bytes(run.key(MANIFEST)), Loader=loader))
+    try:
+        data = yaml.load(store.get_bytes(key), Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ScytheError(f"{damaged}: not valid YAML ({_yaml_problem(exc)})") from None
+    if not isinstance(data, dict):
+        raise ScytheError(f"{damaged}: not a mapping of the run's fields")
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ScytheError(f"{damaged}: {_validation_problems(exc)}") from None
+    except ScytheError as exc:  # a name `store_name` refused
+        raise ScytheError(f"{damaged}: {exc}") from None
+    named = f"{manifest.experiment}/{manifest.version}/{manifest.run_id}"
+    if named != run.prefix or manifest.experiment_id != run.experiment_id:
+        raise ScytheError(f"{damaged}: it names the run {named}, not {run.prefix}, where it is")
+    return manifest
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """Each field pydantic refused, `field: why`, on one line."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(map(str, error["loc"]))
+        why = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {why}" if where else why)
+    return "; ".join(problems)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where it is."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
 
 
 _MANIFESTS: dict[RunRef, Manifest] = {}

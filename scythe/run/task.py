@@ -70,6 +70,8 @@ def run_batch(
     """Execute batch `batch` of `run` and commit its shard; idempotent (a re-run overwrites).
 
     `settings` are the worker's (read once where it started); only a direct call reads them here.
+    A store that refuses a write (full, read-only) raises `StoreWriteError` for the whole task, a
+    spec's returned file included: the batch stays uncommitted, and `scythe resume` runs it again.
     """
     started = time.perf_counter()
     settings = settings or get_settings()
@@ -89,6 +91,9 @@ def run_batch(
         hard_limit=manifest.timeout + GRACE_SECONDS,
         on_log=lambda text: _relay(text, buffer, logger),
     )
+    refused = next((o.refused for o in outcomes.values() if o.refused is not None), None)
+    if refused is not None:  # a spec's output could not be stored: the batch stays uncommitted
+        raise refused
     outcome = _write_shard(store, run, batch, _Rows(outcomes))
     outcome.seconds = round(time.perf_counter() - started, 6)
     if buffer.getvalue():

@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "atomic_path",
     "atomic_write",
+    "check_writable",
     "local_copy",
     "open_store",
     "put_table",
@@ -53,6 +54,16 @@ def _open_store(uri: str, endpoint_url: str | None, pid: int) -> LocalStore | S3
     if "://" in uri:
         raise StoreError(f"unsupported store {uri!r}: use a directory or s3://bucket/prefix")
     return LocalStore(uri)
+
+
+def check_writable(store: Store) -> None:
+    """Refuse a directory store that cannot take a write (read-only, full) before a run starts.
+
+    An S3 store is not probed: a refused upload is already one line (its `StoreError`), and a
+    probe there would cost a request for what the run's first write finds out anyway.
+    """
+    if isinstance(store, LocalStore):
+        store.check_writable()
 
 
 @contextlib.contextmanager

@@ -3,18 +3,22 @@
 Keys are `/`-separated paths relative to the store's root. Every write is whole or absent: local
 files are written beside their target and renamed into place, so readers never see a half file.
 They get the mode `open()` would give them (0o666 less the umask), so a team's shared directory
-store is as readable to teammates as any file they write by hand.
+store is as readable to teammates as any file they write by hand. A write the filesystem refuses
+(full, read-only, not permitted) is one `StoreWriteError` naming the file.
 May import: `scythe.errors` only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
+
+from scythe.errors import StoreWriteError
 
 
 class Store(Protocol):
@@ -35,20 +39,44 @@ class Store(Protocol):
     def delete_prefix(self, prefix: str) -> None: ...
 
 
+REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+"""Errors of a write the filesystem refused: each becomes one `StoreWriteError` naming the file."""
+FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+"""What only a write can cause: a writer's own block (which may also read) is judged by these."""
+
+
+@contextlib.contextmanager
+def refused_write(target: Path, codes: frozenset[int] = REFUSED) -> Iterator[None]:
+    """Turn the filesystem refusing a write (disk full, quota, read-only, no permission) into one
+    `StoreWriteError` naming `target`, where the user looks, instead of an OSError traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in codes:
+            raise StoreWriteError(str(target), exc.errno) from exc
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """A temp path beside `target`, renamed onto it only if the block succeeds.
 
     The temp file is created here, so its mode is the one the rename publishes; writers open it
-    again (truncating) and keep that mode.
+    again (truncating) and keep that mode. Whatever fails, the temp file is removed: a disk that
+    fills mid-write leaves no partial file (only a filesystem turned read-only meanwhile keeps
+    its hidden `.part`, which no listing shows).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_beside(target)
+    with refused_write(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _create_beside(target)
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with refused_write(target, FULL_OR_READ_ONLY):
+            yield tmp
+        with refused_write(target):
+            os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # EROFS: nothing more can be done about it here
+            tmp.unlink(missing_ok=True)
 
 
 def _create_beside(target: Path) -> Path:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 from pathlib import Path
 
 from scythe.errors import StoreError
-from scythe.store.base import atomic_write
+from scythe.store.base import atomic_write, refused_write
 
 
 class LocalStore:
@@ -32,14 +34,42 @@ class LocalStore:
         Mode 0o666 so the umask decides, as for every other store file (see `atomic_path`).
         """
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        with refused_write(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return False
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            except BaseException:  # a full disk must not leave an empty claim holding the id
+                path.unlink(missing_ok=True)
+                raise
         return True
+
+    def check_writable(self) -> None:
+        """Refuse, before a run starts, a store this process cannot write (a read-only mount, a
+        full disk): one byte is written to a probe file and removed again.
+
+        The probe goes into the root, or its nearest existing ancestor while the root does not
+        exist yet, so checking never creates the store's folder (a refused design leaves nothing).
+        """
+        folder = self.root
+        while not folder.is_dir() and folder.parent != folder:
+            folder = folder.parent
+        probe = folder / f".scythe-probe-{secrets.token_hex(6)}"
+        with refused_write(self.root):
+            try:
+                fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(fd, b"\0")
+                    os.fsync(fd)  # some filesystems report a full disk only when data reaches it
+                finally:
+                    os.close(fd)
+            finally:
+                with contextlib.suppress(OSError):
+                    probe.unlink(missing_ok=True)
 
     def get_bytes(self, key: str) -> bytes:
         try:

@@ -31,6 +31,7 @@ from scythe.backends.hatchet.client import (
     trigger_batches,
     trigger_gather,
 )
+from scythe.errors import DamagedBatchesError
 from scythe.registry import Experiment
 from scythe.run.commits import missing_batches
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, RunRef
@@ -88,7 +89,12 @@ def define_tasks(
         return {"children": len(children)}
 
     def gather_task(item: GatherInput, ctx: Context) -> dict[str, Any]:
-        return gather_run(settings.open_store(item.run.store), item.run)
+        try:
+            return gather_run(settings.open_store(item.run.store), item.run)
+        except DamagedBatchesError as damaged:  # gather reset them: run them again, as resume would
+            ctx.log(damaged.found)
+            trigger_batches(hatchet, item.run, damaged.batches)
+            return {"rerun": damaged.batches}  # the last of them to commit triggers the gather again
 
     tasks: list[BaseWorkflow[Any]] = [
         hatchet.task(
