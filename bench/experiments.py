@@ -1,4 +1,4 @@
-"""The benchmark experiments: a no-op, and one that burns 50 ms of CPU per spec.
+"""The benchmark experiments: a no-op, one that burns 50 ms of CPU per spec, one that sleeps x s.
 
 Importable as `bench.experiments:noop` / `bench.experiments:spin` by workers, and called directly
 (`noop.fn`, `spin.fn`) by the plain-process-pool baselines, so every contender runs the same code.
@@ -45,6 +45,13 @@ def burn_cpu(seconds: float = SPIN_SECONDS) -> None:
 def spin(input_spec: PointInput) -> PointOutput:
     """50 ms of pure CPU work per spec."""
     burn_cpu()
+    return PointOutput(y=input_spec.x)
+
+
+@ExperimentRegistry.Register(name="bench_sleep", retries=0, timeout=60)
+def sleep(input_spec: PointInput) -> PointOutput:
+    """Sleeps `x` seconds: a slot is busy without using a core, so 256 slots fit on 2 cores."""
+    time.sleep(input_spec.x)
     return PointOutput(y=input_spec.x)
 
 

@@ -15,15 +15,17 @@ from collections.abc import Sequence
 
 from bench.common import BenchError, Size, machine, pin_scythe, scythe_source
 
-#: name → module; `hatchet` needs the local stack (Postgres, SeaweedFS, Hatchet engine).
+#: name → module; `hatchet` and `cores` need the local stack (Postgres, SeaweedFS, Hatchet engine).
 BENCHMARKS = {
     "embedded": "bench.embedded",
     "allocation": "bench.allocation",
     "gather": "bench.gather",
     "scaffold": "bench.scaffold",
     "hatchet": "bench.fanout",
+    "granularity": "bench.granularity",
+    "cores": "bench.cores",
 }
-WITHOUT_SERVICES = ("embedded", "allocation", "gather", "scaffold")
+WITHOUT_SERVICES = ("embedded", "allocation", "gather", "scaffold", "granularity")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

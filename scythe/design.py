@@ -24,7 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from scythe.errors import DesignError, ScytheError
 from scythe.specs import ExperimentInputSpec, is_file_reference
 
-DesignLike: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any] | BaseModel] | str | Path
+DesignLike: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any] | BaseModel] | BaseModel | str | Path
 MAX_LISTED = 200
 _RUN_FIELDS = ("experiment_id", "root_workflow_run_id")
 
@@ -64,6 +64,8 @@ def open_design(design: DesignLike, spec: type[ExperimentInputSpec] | None = Non
     if isinstance(design, pd.DataFrame):
         _refuse_duplicates(list(design.columns), "the design")
         return DesignSource(Path.cwd(), frame=_indexed(design))
+    if isinstance(design, BaseModel):  # one spec (scythe-engine's `allocate(spec)`): a run of one
+        return DesignSource(Path.cwd(), rows=[design])
     return DesignSource(Path.cwd(), rows=design if isinstance(design, list | tuple) else list(design))
 
 

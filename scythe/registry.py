@@ -10,7 +10,7 @@ import importlib
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, overload
@@ -35,6 +35,9 @@ class ExperimentOptions:
     concurrency: int | None = None
     batch_size: int | None = None
     schedule_timeout: float = 24 * 3600.0
+    #: what a worker must offer to run its batches (`scythe worker --label KEY=VALUE`), normalised
+    #: by `worker_labels_of`; sorted pairs, so options stay hashable and compare equal
+    worker_labels: tuple[tuple[str, str | int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -118,8 +121,9 @@ def _refuse_shared_names(
     levels = set(in_type.index_fields()) | set(in_type.model_fields)
     shared = [name for name in [*out_type.scalar_fields(), *out_type.file_fields()] if name in levels]
     if shared:
+        what = "a computed feature" if shared[0] in in_type.computed_feature_names() else "an input"
         raise ExperimentDefinitionError(
-            f"{where}: {shared[0]!r} is both an input (an index level of every final table) and an "
+            f"{where}: {shared[0]!r} is both {what} (an index level of every final table) and an "
             f"output of {out_type.__name__}: rename one of them"
         )
 
@@ -140,13 +144,20 @@ class ExperimentRegistry:
         concurrency: int | None = None,
         batch_size: int | None = None,
         schedule_timeout: float = 24 * 3600.0,
+        worker_labels: Mapping[str, str | int | bool] | None = None,
     ) -> _Decorator:
         """Register `fn(input_spec[, tempdir]) -> OutputSpec` as an experiment.
 
         `timeout` and `schedule_timeout` are seconds; `retries` counts extra attempts;
-        `concurrency` caps simultaneous tasks; `batch_size` specs share one task.
+        `concurrency` caps simultaneous tasks; `batch_size` specs share one task;
+        `worker_labels` (e.g. `{"gpu": True}`) what a Hatchet worker must offer to run them
+        (`scythe worker --label gpu=true`): every label, equal.
         """
-        options = ExperimentOptions(retries, timeout, concurrency, batch_size, schedule_timeout)
+        try:
+            labels = worker_labels_of(worker_labels or {})
+        except ScytheError as exc:
+            raise ExperimentDefinitionError(f"worker_labels: {exc}") from None
+        options = ExperimentOptions(retries, timeout, concurrency, batch_size, schedule_timeout, labels)
 
         def decorate(fn: Callable[..., typing.Any]) -> Experiment[typing.Any, typing.Any]:
             in_type, out_type, takes_tempdir = _spec_types(fn)
@@ -187,6 +198,42 @@ def _check_name(name: str) -> str:
         return store_name(name, "an experiment")
     except ScytheError as exc:
         raise ExperimentDefinitionError(str(exc)) from None
+
+
+_LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_LABEL_INT = re.compile(r"[-+]?[0-9]+")
+_INT32 = (-(2**31), 2**31 - 1)  # the engine keeps int labels as int32
+
+
+def worker_labels_of(labels: Mapping[str, object]) -> tuple[tuple[str, str | int], ...]:
+    """Labels as Hatchet compares them, the same from `Register(worker_labels=…)` and from
+    `scythe worker --label`: a bool or "true"/"false" (any case) is "true"/"false", an int or a
+    string of digits an int, any other string itself. So `{"gpu": True}` matches `--label
+    gpu=true` and `{"memory_gib": 64}` matches `--label memory_gib=64` (the engine tells an int
+    label from a string one: unnormalised, `64` and `"64"` would never match)."""
+    found: dict[str, str | int] = {}
+    for key, value in labels.items():
+        if not (isinstance(key, str) and _LABEL_KEY.fullmatch(key)):
+            raise ScytheError(f"label {key!r}: use 1 to 64 ASCII letters, digits, '.', '-' or '_'")
+        found[key] = _label_value(key, value)
+    return tuple(sorted(found.items()))
+
+
+def _label_value(key: str, value: object) -> str | int:
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            return text.lower()
+        if not _LABEL_INT.fullmatch(text):
+            return text
+        value = int(text)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not _INT32[0] <= value <= _INT32[1]:
+            raise ScytheError(f"label {key!r}: {value} does not fit the engine's 32-bit int labels")
+        return value
+    raise ScytheError(f"label {key!r}: {value!r} is not a bool, an int or a non-empty string")
 
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")

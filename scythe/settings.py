@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from scythe.store import LocalStore, S3Store
 
-BackendName = Literal["embedded", "hatchet"]
+BackendName = Literal["embedded", "hatchet", "slurm"]
 
 
 class ScytheSettings(BaseSettings):
@@ -58,6 +58,29 @@ class ScytheSettings(BaseSettings):
         default=None, ge=1, description="Hatchet worker: tasks at once (default: from the CPU count)."
     )
     worker_name: str | None = Field(default=None, description="Hatchet worker: its name.")
+    worker_batch_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Hatchet worker: attempts a batch gets before its specs are recorded as WorkerLost.",
+    )
+
+    # The Slurm backend's sbatch defaults (`--partition`, `--time`, … on `scythe run` override them).
+    slurm_partition: str | None = Field(
+        default=None, description="Slurm: partition (default: the cluster's)."
+    )
+    slurm_time: str | None = Field(
+        default=None, description="Slurm: walltime of one array element (sbatch --time)."
+    )
+    slurm_mem: str | None = Field(
+        default=None, description="Slurm: memory of one array element (sbatch --mem)."
+    )
+    slurm_cpus_per_task: int = Field(default=1, ge=1, description="Slurm: CPUs of one array element.")
+    slurm_account: str | None = Field(default=None, description="Slurm: account charged (sbatch --account).")
+    slurm_qos: str | None = Field(default=None, description="Slurm: quality of service (sbatch --qos).")
+    slurm_array_limit: int | None = Field(
+        default=None, ge=1, description="Slurm: array elements running at once (the array's %N)."
+    )
+    slurm_sbatch_flags: str = Field(default="", description="Slurm: extra sbatch flags, shell-quoted.")
 
     def open_store(self, uri: str | None = None) -> LocalStore | S3Store:
         """The store at `uri` (default: this environment's), reached through the configured endpoint."""

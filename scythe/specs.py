@@ -4,15 +4,19 @@ An input spec is one row of a design; Scythe adds the bookkeeping fields that pl
 (`experiment_id`, `sort_index`, `root_workflow_run_id`). An output spec is what the experiment
 function returns: scalar fields become columns of `final/scalars.pq`, `FileReference` fields are
 uploaded and listed in `final/result_file_refs.pq`, and `dataframes` go to `final/<name>.pq`.
+An input spec's `computed_features` (scythe-engine's) add derived index levels after its fields.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias
 
 from pydantic import (
     AnyUrl,
@@ -30,6 +34,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
 
 from scythe import context
+from scythe.errors import ExperimentDefinitionError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,6 +134,10 @@ def _has_serializer(metadata: typing.Iterable[object]) -> bool:
     return any(isinstance(m, PlainSerializer | WrapSerializer) for m in metadata)
 
 
+ComputedFeatureValue: TypeAlias = int | float | str
+"""What a computed feature holds, under scythe-engine's name (`dict[str, ComputedFeatureValue]`)."""
+
+
 class ExperimentInputSpec(BaseModel):
     """One row of a design. Subclass it (or let `scythe specs` generate the subclass)."""
 
@@ -167,15 +176,96 @@ class ExperimentInputSpec(BaseModel):
         """Alias of `fetch`, under the name scythe-engine users know."""
         return self.fetch(uri)
 
+    @property
+    def computed_features(self) -> Mapping[str, object]:
+        """Values derived from this spec, added after its fields as index levels of every final
+        table, so results group by labels the design does not hold. Override it: scythe-engine's
+        `dict[str, ComputedFeatureValue]` works as it is. Return a TypedDict to declare the names
+        and types: a name clashing with a field is then refused where the class is defined (with an
+        output, at `Register()`), and each type fixes its column, as an output field's does.
+        Allocation computes it once per validated spec and stores it in specs.pq beside the fields
+        (`scythe.run.features` says why there)."""
+        return {}
+
     @classmethod
-    def index_fields(cls) -> list[str]:
-        """The index levels of every final table: bookkeeping, then the design's fields."""
-        return [*cls.index_bookkeeping, *cls.design_fields()]
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A declared feature named like a field is refused at the class statement, where it is
+        written; an annotation naming a class not defined yet is checked again at `Register()`."""
+        super().__pydantic_init_subclass__(**kwargs)
+        with contextlib.suppress(_Unresolved):
+            declared_features(cls)
+
+    @classmethod
+    def computed_feature_names(cls) -> list[str]:
+        """The computed features the class declares (a TypedDict), in order; [] for undeclared
+        ones (`dict[str, …]`), whose names allocation learns from the design."""
+        return list(declared_features(cls))
+
+    @classmethod
+    def index_fields(cls, computed: Sequence[str] = ()) -> list[str]:
+        """The index levels of every final table: bookkeeping, the design's fields, then the
+        computed features (declared ones, then `computed`: those a run's manifest records)."""
+        declared = cls.computed_feature_names()
+        return [
+            *cls.index_bookkeeping,
+            *cls.design_fields(),
+            *declared,
+            *(n for n in computed if n not in declared),
+        ]
 
     @classmethod
     def design_fields(cls) -> list[str]:
         """The fields a design provides: every field but Scythe's bookkeeping."""
         return [n for n in cls.model_fields if n not in cls.bookkeeping_fields]
+
+
+class _Unresolved(ExperimentDefinitionError):
+    """The return annotation of `computed_features` cannot be resolved (yet)."""
+
+
+@functools.cache
+def declared_features(cls: type[ExperimentInputSpec]) -> dict[str, Any]:
+    """Name → annotation of the computed features `cls` declares: its `computed_features` returns
+    a TypedDict. {} when it returns anything else (scythe-engine's `dict[str, …]` names them only
+    when computed). Cached once resolved; a declared name that is also a field is refused here."""
+    prop = inspect.getattr_static(cls, "computed_features", None)
+    if not isinstance(prop, property) or prop.fget is None:
+        return {}
+    try:
+        returned = typing.get_type_hints(prop.fget, include_extras=True).get("return")
+        features = typing.get_type_hints(returned, include_extras=True) if _is_typeddict(returned) else {}
+    except Exception as exc:
+        raise _Unresolved(
+            f"{cls.__name__}.computed_features: cannot resolve its return annotation ({exc})"
+        ) from None
+    for name in features:
+        refuse_field_feature(cls, name)
+    return {name: _unqualified(annotation) for name, annotation in features.items()}
+
+
+def _unqualified(annotation: Any) -> Any:
+    """A TypedDict key's type without `Required`/`NotRequired` (a missing key is a null level)."""
+    while typing.get_origin(annotation) in (typing.Required, typing.NotRequired):
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _is_typeddict(annotation: object) -> bool:
+    """typing's and typing_extensions' TypedDicts alike (`typing.is_typeddict` knows only its own)."""
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, dict)
+        and hasattr(annotation, "__required_keys__")
+    )
+
+
+def refuse_field_feature(cls: type[ExperimentInputSpec], name: str, where: str = "") -> None:
+    """One index level per name: a computed feature named like a field would hide one of them."""
+    if name in cls.model_fields:
+        raise ExperimentDefinitionError(
+            f"{cls.__name__}: computed feature {name!r}{where} is also one of its fields "
+            "(one index level cannot hold both): rename one"
+        )
 
 
 def _a_frame(value: object) -> object:

@@ -1,4 +1,4 @@
-"""Where tasks execute: one `Backend` protocol (`base`), an embedded process pool, Hatchet.
+"""Where tasks execute: one `Backend` protocol (`base`), an embedded process pool, Hatchet, Slurm.
 
 Every backend runs batches through `scythe.run.task.run_batch` and gathers with
 `scythe.run.gather`, so the files a run leaves are the same wherever it ran. `get_backend(name)`
@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from scythe.backends.base import Backend
     from scythe.settings import ScytheSettings
 
-BACKENDS = {"embedded": "scythe.backends.embedded", "hatchet": "scythe.backends.hatchet"}
+BACKENDS = {
+    "embedded": "scythe.backends.embedded",
+    "hatchet": "scythe.backends.hatchet",
+    "slurm": "scythe.backends.slurm",
+}
 DEFAULT_WORKER_NAME = "ScytheWorker--Local"  # upstream's name for a Hatchet worker nobody named
 
 

@@ -49,6 +49,10 @@ class Backend(Protocol):
 
     name: ClassVar[str]
     detaches: ClassVar[bool]  # whether `submit` alone makes progress (so `--no-wait` makes sense)
+    batch_overhead: ClassVar[float]  # seconds a batch costs beyond its specs (dispatch, commit)
+
+    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
+        """Batches that can run at once for `experiment` now, or None if the backend cannot tell."""
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Refuse, before anything is written, a run this backend could not execute."""

@@ -79,6 +79,7 @@ class EmbeddedBackend:
 
     name: ClassVar[str] = "embedded"
     detaches: ClassVar[bool] = False
+    batch_overhead: ClassVar[float] = 0.02  # a pool round trip and a commit to a local store
 
     def __init__(self, settings: ScytheSettings, workers: int | None = None) -> None:
         self.settings = settings
@@ -86,6 +87,9 @@ class EmbeddedBackend:
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Anything importable runs here."""
+
+    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
+        return self.workers or default_workers()
 
     def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
         """Nothing to start: `wait` runs the batches (there is no tree to shape)."""
@@ -111,7 +115,7 @@ class EmbeddedBackend:
         return None  # the store knows everything there is
 
     def cancel(self, run: RunRef, manifest: Manifest) -> None:
-        raise ScytheError("only Hatchet runs can be cancelled; stop an embedded run with Ctrl-C")
+        raise ScytheError("only Hatchet and Slurm runs can be cancelled; stop an embedded run with Ctrl-C")
 
 
 def make(settings: ScytheSettings, *, workers: int | None = None) -> EmbeddedBackend:

@@ -23,9 +23,21 @@ from scythe.cli.app import (
     parse_pairs,
     settings,
 )
+from scythe.cli.slurm import (
+    AccountOpt,
+    ArrayLimitOpt,
+    CpusOpt,
+    MemOpt,
+    PartitionOpt,
+    QosOpt,
+    SbatchOpt,
+    TimeOpt,
+    with_slurm,
+)
 from scythe.errors import ScytheError
 
 if TYPE_CHECKING:
+    from scythe.backends.base import TaskCounts
     from scythe.registry import Experiment
     from scythe.run.layout import RunRef
     from scythe.run.manifest import Manifest
@@ -44,6 +56,8 @@ def _report(result: Any) -> None:
 
     assert isinstance(result, RunResult)
     out.print(f"run      {result.run.prefix}")
+    if result.batches:
+        out.print(f"batches  {result.batches}")
     if not result.finished:
         out.print(f"specs    {result.n_specs} submitted; follow with `scythe status {result.run.prefix}`")
         return
@@ -94,12 +108,14 @@ BatchSizeOpt = Annotated[
 BackendOpt = Annotated[
     str | None,
     typer.Option(
-        metavar="embedded|hatchet",
-        help=hinted("Where tasks execute.", env="SCYTHE_BACKEND", default="embedded"),
+        metavar="NAME",
+        help=hinted(
+            "Where tasks execute: embedded, hatchet or slurm.", env="SCYTHE_BACKEND", default="embedded"
+        ),
     ),
 ]
 NoWaitOpt = Annotated[
-    bool, typer.Option("--no-wait", help="Hatchet: print the run and return once it is submitted.")
+    bool, typer.Option("--no-wait", help="Hatchet, Slurm: print the run and return once it is submitted.")
 ]
 
 
@@ -135,6 +151,14 @@ def run(
     backend: BackendOpt = None,
     no_wait: NoWaitOpt = False,
     quiet: QuietOpt = False,
+    partition: PartitionOpt = None,
+    time: TimeOpt = None,
+    mem: MemOpt = None,
+    cpus_per_task: CpusOpt = None,
+    account: AccountOpt = None,
+    qos: QosOpt = None,
+    array_limit: ArrayLimitOpt = None,
+    sbatch: SbatchOpt = None,
 ) -> None:
     """Run a design through an experiment and gather final/*.pq.
 
@@ -164,7 +188,17 @@ def run(
         backend=backend,
         workers=workers,
         progress=not quiet,
-        settings=settings(),
+        settings=with_slurm(
+            settings(),
+            partition=partition,
+            time=time,
+            mem=mem,
+            cpus_per_task=cpus_per_task,
+            account=account,
+            qos=qos,
+            array_limit=array_limit,
+            sbatch=sbatch,
+        ),
     )
     _report(result)
 
@@ -176,6 +210,14 @@ def resume(
     store: StoreOpt = None,
     workers: WorkersOpt = None,
     quiet: QuietOpt = False,
+    partition: PartitionOpt = None,
+    time: TimeOpt = None,
+    mem: MemOpt = None,
+    cpus_per_task: CpusOpt = None,
+    account: AccountOpt = None,
+    qos: QosOpt = None,
+    array_limit: ArrayLimitOpt = None,
+    sbatch: SbatchOpt = None,
 ) -> None:
     """Finish an interrupted run, then gather.
 
@@ -183,7 +225,18 @@ def resume(
     """
     from scythe.run.allocation import resume as resume_run
 
-    _report(resume_run(run_id, store=store, workers=workers, progress=not quiet, settings=settings()))
+    config = with_slurm(
+        settings(),
+        partition=partition,
+        time=time,
+        mem=mem,
+        cpus_per_task=cpus_per_task,
+        account=account,
+        qos=qos,
+        array_limit=array_limit,
+        sbatch=sbatch,
+    )
+    _report(resume_run(run_id, store=store, workers=workers, progress=not quiet, settings=config))
 
 
 @app.command()
@@ -196,10 +249,38 @@ def worker(
             help=hinted("module:function or registered names.", default="every experiment installed"),
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            "-p",
+            min=1,
+            help=hinted(
+                "Specs run at once, each in a process of its own (one core each).",
+                default="--slots if given, else one per usable core",
+            ),
+        ),
+    ] = None,
     slots: Annotated[
         int | None,
         typer.Option(
-            min=1, help=hinted("Concurrent tasks.", env="SCYTHE_WORKER_SLOTS", default="from the CPU count")
+            min=1,
+            help=hinted(
+                "Batch tasks taken at once; a batch spreads over every process no other batch holds.",
+                env="SCYTHE_WORKER_SLOTS",
+                default="--processes",
+            ),
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE",
+            help=hinted(
+                "What this worker offers (repeatable), e.g. gpu=true: experiments registered with "
+                "worker_labels={'gpu': True} run only on workers offering every label they name.",
+                default="none: only experiments that name no label",
+            ),
         ),
     ] = None,
     name: Annotated[
@@ -209,13 +290,17 @@ def worker(
 ) -> None:
     """Serve experiments to a Hatchet engine (blocks; Ctrl-C stops).
 
-    Needs the HATCHET_CLIENT_* variables set (`scythe dev up` prints them for the local stack).
+    One worker per machine uses all of it: CPU-bound specs keep every core busy. Needs the
+    HATCHET_CLIENT_* variables set (`scythe dev up` prints them for the local stack).
     """
     from scythe.backends.hatchet.worker import serve, served_experiments
+    from scythe.registry import worker_labels_of
 
+    offered = dict(worker_labels_of(parse_pairs(label or [], "--label", "KEY")))
     chosen = served_experiments(experiments)
-    err.print(f"serving {', '.join(e.name for e in chosen)}", highlight=False)
-    serve(chosen, settings(), name=name, slots=slots)
+    shown = "; offering " + ", ".join(f"{k}={v}" for k, v in offered.items()) if offered else ""
+    err.print(f"serving {', '.join(e.name for e in chosen)}{shown}", highlight=False)
+    serve(chosen, settings(), name=name, slots=slots, processes=processes, labels=offered)
 
 
 def _find(run_id: str, store: str | None) -> tuple[ScytheSettings, Store, RunRef, Manifest]:
@@ -232,10 +317,20 @@ def _find(run_id: str, store: str | None) -> tuple[ScytheSettings, Store, RunRef
 def status(
     run_id: RunArg,
     store: StoreOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout (fields below), for scripts.")
+    ] = False,
 ) -> None:
     """Progress of a run: batches committed and tasks by state.
 
     Batches come from the store's commit records, task states from the run's backend.
+
+    With --json, the fields: run, backend, specs, specs_done, batches, gathered; done (batches committed),
+    running (tasks on a worker now), queued (tasks that will need a worker slot: batches not yet
+    started, and the gather once every batch is done; 0 once Hatchet gave up and nothing is
+    left to run), failed and cancelled (tasks Hatchet gave up on). An autoscaler starts workers
+    while queued + running > 0. running, queued, failed and cancelled are null on the embedded
+    backend, which keeps no queue.
     """
     from scythe.backends import get_backend
     from scythe.run.commits import store_progress
@@ -243,16 +338,39 @@ def status(
 
     config, target, ref, manifest = _find(run_id, store)
     state = store_progress(target, ref, manifest)
+    gathered = state.gathered or target.exists(ref.key(SCALARS))
+    counts = get_backend(manifest.backend, config).status(ref, manifest)
+    if as_json:
+        _status_json(ref.prefix, manifest, state.specs_done, state.batches_done, gathered, counts)
+        return
     out.print(f"run       {ref.prefix}  ({manifest.backend})")
     out.print(f"specs     {state.specs_done} of {manifest.n_specs} done")
     out.print(f"batches   {state.batches_done} of {manifest.n_batches} committed")
-    out.print(f"gathered  {'yes' if state.gathered or target.exists(ref.key(SCALARS)) else 'no'}")
-    counts = get_backend(manifest.backend, config).status(ref, manifest)
+    out.print(f"gathered  {'yes' if gathered else 'no'}")
     if counts is not None:
         out.print(
             f"tasks     done {counts.completed}  running {counts.running}  queued {counts.queued}  "
             f"failed {counts.failed}  cancelled {counts.cancelled}"
         )
+
+
+def _status_json(
+    prefix: str, manifest: Manifest, specs_done: int, done: int, gathered: bool, counts: TaskCounts | None
+) -> None:
+    import json
+
+    tasks = counts.model_dump(exclude={"completed"}) if counts is not None else {}
+    fields = {
+        "run": prefix,
+        "backend": manifest.backend,
+        "specs": manifest.n_specs,
+        "specs_done": specs_done,
+        "batches": manifest.n_batches,
+        "done": done,
+        **{key: tasks.get(key) for key in ("running", "queued", "failed", "cancelled")},
+        "gathered": gathered,
+    }
+    typer.echo(json.dumps(fields))
 
 
 @app.command()
@@ -261,7 +379,7 @@ def cancel(
     run_id: RunArg,
     store: StoreOpt = None,
 ) -> None:
-    """Cancel a Hatchet run's unfinished tasks.
+    """Cancel a Hatchet or Slurm run's unfinished tasks.
 
     Committed batches stay; `scythe resume` carries on later.
     """

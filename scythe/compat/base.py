@@ -1,5 +1,5 @@
 """scythe-engine's import path for the spec base classes (`from scythe.base import …`)."""
 
-from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, FileReference
+from scythe.specs import ComputedFeatureValue, ExperimentInputSpec, ExperimentOutputSpec, FileReference
 
-__all__ = ["ExperimentInputSpec", "ExperimentOutputSpec", "FileReference"]
+__all__ = ["ComputedFeatureValue", "ExperimentInputSpec", "ExperimentOutputSpec", "FileReference"]

@@ -50,7 +50,10 @@ class ScytheWorkerConfig(BaseSettings):
         ignored = self.unsupported()
         if ignored:
             listed = ", ".join(f"SCYTHE_WORKER_{n}" for n in ignored)
-            raise ScytheError(f"{listed}: not supported by Scythe's workers (every worker serves every task)")
+            raise ScytheError(
+                f"{listed}: not supported by Scythe's workers; route work with "
+                "`scythe worker --label KEY=VALUE` and Register(worker_labels={KEY: VALUE})"
+            )
         serve(experiments, name=self.computed_name, slots=self.computed_slots)
 
 

@@ -308,7 +308,7 @@ def start_worker_process(
     timeout: float = 120,
 ) -> subprocess.Popen[bytes]:
     """A Hatchet worker in its own session, output to `log`; returns once it waits for tasks
-    (the engine drops runs submitted before a worker registered their tasks)."""
+    (so what a caller submits next is taken at once, not queued until the worker is up)."""
     proc = spawn(argv, log=log, env=env, cwd=cwd)
     wait_until(
         lambda: "waiting for tasks" in log.read_text(errors="replace"),

@@ -88,12 +88,15 @@ def state_dir() -> Path:
     return Path(os.environ.get("SCYTHE_DEV_DIR", Path.home() / ".cache" / "scythe" / "dev"))
 
 
-def _state_file() -> Path:
-    return state_dir() / "state.json"
+STATE = "state.json"  # the Hatchet stack's record; the local Slurm keeps its own (`dev.slurm`)
 
 
-def _load() -> DevState | None:
-    path = _state_file()
+def _state_file(name: str = STATE) -> Path:
+    return state_dir() / name
+
+
+def _load(name: str = STATE) -> DevState | None:
+    path = _state_file(name)
     if not path.is_file():
         return None
     try:
@@ -102,9 +105,9 @@ def _load() -> DevState | None:
         raise DevStackError(f"{path} is not a state file of `scythe dev up` ({exc}); remove it") from None
 
 
-def _save(state: DevState) -> None:
+def _save(state: DevState, name: str = STATE) -> None:
     """Write the state whole (write, then rename), readable by its owner only: it holds the token."""
-    path = _state_file()
+    path = _state_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -119,9 +122,9 @@ def _alive(state: DevState, name: str) -> bool:
     return now is not None and now == state.started.get(name, now)
 
 
-def current() -> DevState | None:
+def current(name: str = STATE) -> DevState | None:
     """The running stack, if one is fully up (a half-started or half-dead one is not)."""
-    state = _load()
+    state = _load(name)
     if state is None or not state.ready or not state.pids:
         return None
     return state if all(_alive(state, name) for name in state.pids) else None
@@ -168,14 +171,7 @@ def _start(bin_dir: Path, engine_version: str) -> DevState:
     root = state_dir() / "services"
     root.mkdir(parents=True, exist_ok=True)
     state = DevState(root=str(root))
-
-    def record(svc: Service) -> None:
-        assert svc.proc is not None
-        state.pids[svc.name] = svc.proc.pid
-        state.started[svc.name] = process_start_time(svc.proc.pid) or -1
-        state.stop[svc.name] = svc.stop_plan
-        _save(state)
-
+    record = recorder(state)
     try:
         with contextlib.ExitStack() as started:  # unwound (each service stopped) on failure only
             state.cluster_dir = str(_fresh_cluster_dir(root))
@@ -202,6 +198,19 @@ def _start(bin_dir: Path, engine_version: str) -> DevState:
             down()  # whatever the handles did not stop, the cluster folder, the record
         raise
     return state
+
+
+def recorder(state: DevState, name: str = STATE) -> Callable[[Service], None]:
+    """An `on_spawn` hook saving each service into `state` (file `name`) the moment it exists."""
+
+    def record(svc: Service) -> None:
+        assert svc.proc is not None
+        state.pids[svc.name] = svc.proc.pid
+        state.started[svc.name] = process_start_time(svc.proc.pid) or -1
+        state.stop[svc.name] = svc.stop_plan
+        _save(state, name)
+
+    return record
 
 
 def _fresh_cluster_dir(root: Path) -> Path:
@@ -235,7 +244,7 @@ def _exports_env(s3: SeaweedService, hatchet: HatchetService) -> dict[str, str]:
     }
 
 
-def down() -> list[str]:
+def down(record: str = STATE) -> list[str]:
     """Stop every process the state folder records, newest first, and forget the stack.
 
     Returns the names of those that were still running (empty: nothing was). Works on the record
@@ -243,7 +252,7 @@ def down() -> list[str]:
     Each is stopped as `Service.stop` would: the polite signal to its leader (Postgres then shuts
     its own children down in order), SIGKILL to its whole group after the grace period.
     """
-    state = _load()
+    state = _load(record)
     if state is None:
         return []
     running = [name for name in reversed(list(state.pids)) if _alive(state, name)]
@@ -258,7 +267,7 @@ def down() -> list[str]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(state.pids[name], signal.SIGKILL)  # each service leads its own session
     _remove_cluster(state)
-    _state_file().unlink(missing_ok=True)
+    _state_file(record).unlink(missing_ok=True)
     return running
 
 

@@ -19,6 +19,7 @@ from scythe.backends.base import Backend, RecursionMap
 from scythe.design import DesignLike, open_design
 from scythe.errors import RunInterrupted, ScytheError, StoreWriteError
 from scythe.registry import Experiment
+from scythe.run import batching
 from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id, store_name
 from scythe.run.manifest import Manifest, git_sha
@@ -28,9 +29,7 @@ from scythe.settings import ScytheSettings, get_settings
 from scythe.store import Store, check_writable
 from scythe.store.base import FULL_OR_READ_ONLY, refused_write
 
-MAX_AUTO_BATCH = 1000
 MAX_CLAIMS = 100
-TARGET_BATCHES = 64
 
 
 class Allocation(BaseModel):
@@ -38,11 +37,16 @@ class Allocation(BaseModel):
 
     run: RunRef
     manifest: Manifest
+    batching: str = ""  # how the batch size was chosen, for `scythe run` to say
 
 
-def auto_batch_size(n_specs: int) -> int:
-    """About 64 batches: enough to balance workers, few enough files; never over 1,000 specs."""
-    return max(1, min(MAX_AUTO_BATCH, math.ceil(n_specs / TARGET_BATCHES)))
+def auto_batch_size(n_specs: int, slots: int | None = None) -> int:
+    """The batch size allocation picks for `n_specs` of unknown duration on the embedded pool."""
+    from scythe.backends.embedded import default_workers
+
+    return batching.plan(
+        n_specs, slots=slots or default_workers(), spec_seconds=None, batch_overhead=0.02
+    ).size
 
 
 def prepare(
@@ -54,11 +58,15 @@ def prepare(
     batch_size: int | None = None,
     backend: str = "embedded",
     settings: ScytheSettings | None = None,
+    slots: int | None = None,
+    batch_overhead: float = 0.02,
 ) -> Allocation:
     """Steps 1–3: validate every row, upload input files, write the run's files (manifest last).
 
     The design is validated in chunks and staged in a local temporary folder; the store is
-    touched only once every chunk validated.
+    touched only once every chunk validated. Unless given, the batch size comes from the slots
+    the backend reported and the spec time the experiment's last gathered run recorded
+    (`run/batching.py` says how).
     """
     store_name(experiment.name, "an experiment")  # a name changed after Register() (compat's run_name)
     if experiment.fn.__module__ == "__main__":
@@ -79,11 +87,12 @@ def prepare(
         raise ScytheError("the design is empty: nothing to run")
     with tempfile.TemporaryDirectory(prefix="scythe-allocation-") as staging:
         with refused_write(Path(staging), FULL_OR_READ_ONLY):  # a full /tmp: one line naming it
-            staged = stage_design(experiment.input_spec, source, Path(staging))
+            outputs = [*experiment.output_spec.scalar_fields(), *experiment.output_spec.file_fields()]
+            staged = stage_design(experiment.input_spec, source, Path(staging), outputs)
         resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
         run = _claim_run(store, experiment.name, resolved)
         try:  # the claimed id is released if anything below fails
-            size = batch_size or experiment.options.batch_size or auto_batch_size(staged.n_rows)
+            size, why = _batch_size(store, experiment, staged.n_rows, batch_size, slots, batch_overhead)
             manifest = Manifest(
                 experiment=experiment.name,
                 version=resolved,
@@ -99,12 +108,33 @@ def prepare(
                 git_sha=git_sha(Path.cwd()),
                 image=settings.image,
                 scythe_version=scythe_version(),
+                computed_features=staged.computed,
             )
             write_run(store, run, manifest, experiment, staged)
         except BaseException:
             store.delete_prefix(run.prefix)
             raise
-    return Allocation(run=run, manifest=manifest)
+    return Allocation(run=run, manifest=manifest, batching=why)
+
+
+def _batch_size(
+    store: Store,
+    experiment: Experiment[Any, Any],
+    n_specs: int,
+    given: int | None,
+    slots: int | None,
+    overhead: float,
+) -> tuple[int, str]:
+    """The batch size and why: given (`--batch-size`, then the experiment's option) or planned."""
+    if given or experiment.options.batch_size:
+        return given or experiment.options.batch_size or 1, "as given"
+    chosen = batching.plan(
+        n_specs,
+        slots=slots,
+        spec_seconds=batching.recorded_spec_seconds(store, experiment.name),
+        batch_overhead=overhead,
+    )
+    return chosen.size, chosen.why
 
 
 def _claim_run(store: Store, experiment: str, version: str) -> RunRef:
@@ -129,6 +159,7 @@ class RunResult(BaseModel):
     failed: int = 0
     files: dict[str, str] = {}
     finished: bool = True
+    batches: str = ""  # how the run was cut, e.g. `256 of ≤ 4 specs (256 slots, ~500 ms a spec)`
 
     @property
     def ok(self) -> bool:
@@ -167,12 +198,15 @@ def allocate(
         batch_size=batch_size,
         backend=runner.name,
         settings=settings,
+        slots=runner.slots(experiment),
+        batch_overhead=runner.batch_overhead,
     )
     run, manifest = allocation.run, allocation.manifest
     runner.submit(target, run, manifest, recursion_map)
+    batches = f"{manifest.n_batches} of ≤ {manifest.batch_size} specs ({allocation.batching})"
     if not wait and runner.detaches:
-        return RunResult(run=run, n_specs=manifest.n_specs, finished=False)
-    return _waited(runner, target, run, manifest, progress)
+        return RunResult(run=run, n_specs=manifest.n_specs, finished=False, batches=batches)
+    return _waited(runner, target, run, manifest, progress).model_copy(update={"batches": batches})
 
 
 def resume(

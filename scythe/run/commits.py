@@ -30,7 +30,8 @@ class BatchOutcome(BaseModel):
     file_refs: str | None = None
     errors: str | None = None
     frames: dict[str, FrameShard] = Field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the batch's wall time in its task
+    spec_seconds: float = 0.0  # its specs' own time, summed (no process start, no store I/O)
 
 
 class GatherSummary(BaseModel):
@@ -39,6 +40,9 @@ class GatherSummary(BaseModel):
     succeeded: int
     failed: int
     files: dict[str, str] = Field(description="final table name → URI")
+    spec_seconds: float | None = Field(
+        default=None, description="median of its batches' seconds a spec: how later runs size batches"
+    )
 
 
 def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:

@@ -57,6 +57,7 @@ class SpecOutcome:
     frames: dict[str, tuple[pa.Table, list[str]]] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     refused: StoreWriteError | None = None  # the store refused a write: the batch's failure, not the spec's
+    seconds: float = 0.0  # the spec's own time in its process, every attempt included
 
 
 class Timeout(TimeoutError):
@@ -286,6 +287,12 @@ def _int64(name: str, value: int) -> int:
 
 def _has_serializer(metadata: typing.Iterable[object]) -> bool:
     return any(isinstance(m, PlainSerializer | WrapSerializer) for m in metadata)
+
+
+def json_text_fields(cls: type[ExperimentOutputSpec]) -> list[str]:
+    """The scalar outputs stored as their value's JSON text (see `_KINDS`): what reading an
+    output back from scalars.pq decodes (scythe-engine's single-spec `ref.result()`)."""
+    return [name for name, kind in _scalar_kinds(cls).items() if kind == "json"]
 
 
 @functools.cache

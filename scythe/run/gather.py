@@ -8,6 +8,7 @@ same bytes. Each final file is staged and committed whole.
 from __future__ import annotations
 
 import contextlib
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,10 +61,20 @@ def gather(
             nulls = [pa.field(name, pa.null()) for name in outputs]
             files["scalars"] = _write_empty(store, run.final("scalars"), tables["errors"][0], index, nulls)
     summary = GatherSummary(
-        succeeded=sum(o.succeeded for o in outcomes), failed=sum(o.failed for o in outcomes), files=files
+        succeeded=sum(o.succeeded for o in outcomes),
+        failed=sum(o.failed for o in outcomes),
+        files=files,
+        spec_seconds=_spec_seconds(outcomes),
     )
     store.put_bytes(run.key(FINAL_SUMMARY), summary.model_dump_json().encode())
     return summary
+
+
+def _spec_seconds(outcomes: Sequence[BatchOutcome]) -> float | None:
+    """The median over batches of a spec's own seconds (a batch's spec time ÷ its specs): what
+    the spec costs wherever it runs, without the batch's process start or waits on a busy machine."""
+    rates = [o.spec_seconds / n for o in outcomes if o.spec_seconds > 0 and (n := o.succeeded + o.failed)]
+    return round(statistics.median(rates), 6) if rates else None
 
 
 def gather_experiment(store: Store, run: RunRef, manifest: Manifest) -> GatherSummary:
@@ -72,7 +83,11 @@ def gather_experiment(store: Store, run: RunRef, manifest: Manifest) -> GatherSu
 
     experiment = load_experiment(manifest.experiment_ref)
     return gather(
-        store, run, manifest, experiment.input_spec.index_fields(), experiment.output_spec.scalar_fields()
+        store,
+        run,
+        manifest,
+        experiment.input_spec.index_fields(manifest.computed_features),
+        experiment.output_spec.scalar_fields(),
     )
 
 

@@ -1,16 +1,17 @@
-"""Crash isolation and hard timeouts: a batch's specs run in a spec process that the task watches.
+"""Crash isolation and hard timeouts: a batch's specs run in spec processes that the task watches.
 
-Each task thread (a Hatchet slot, an embedded pool process, a Slurm array element) keeps one spec
-process and hands it batch after batch. Before each attempt the spec process writes the position
-of its spec and the attempt's start time into a shared two-number board, so whatever happens the
-task knows which spec was running:
+Spec processes are kept and handed batch after batch (`scythe.run.spec_pool`): an embedded pool
+process or a Slurm array element has one; a Hatchet worker's task threads share one per core, each
+batch spreading its specs over every process no other batch holds. Before each attempt a spec
+process writes the position of its spec and the attempt's start time into its own two-number
+board, so whatever happens the task knows which spec was running:
 - the process dies (segfault, `os._exit`, the OOM killer): that spec is recorded as `WorkerDied`
   (`signal 11 (SIGSEGV)`, `exit code 1`), and a new process runs the rest of the batch;
 - an attempt runs past its hard limit (user code that swallowed the in-process alarm, C code that
   never returns to Python): the process is killed, the spec recorded as `Timeout`, the rest runs.
 Outcomes travel in bundles (every `FLUSH_SECONDS`), so a death costs at most that much finished
 work, which the next process redoes. Bundles are plain tuples (pickling 1,000 outcomes: 0.44 ms,
-3.2 ms as dataclasses); one fork per task thread rather than one per batch.
+3.2 ms as dataclasses); a process is started once, not once per batch.
 The spec process ignores SIGINT: Ctrl-C interrupts the task, which kills its spec process.
 """
 
@@ -24,7 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -32,10 +33,12 @@ from typing import Any
 
 from scythe.errors import ScytheError
 from scythe.run.execute import SpecJob, SpecOutcome
+from scythe.run.spec_pool import SpecPool
 
 FLUSH_SECONDS = 0.05  # the most finished work a dying spec process can take with it
 POLL_SECONDS = 0.5  # how often the task looks at the board between messages
 IDLE = -1.0
+STOP = "stop"  # to a spec process mid-request: end the request after the spec you are on
 
 RunOne = Callable[[SpecJob, Callable[[], None]], SpecOutcome]
 """Runs one job in the spec process; calls its second argument at the start of every attempt."""
@@ -62,8 +65,40 @@ class _SpecProcess:
             self.process.join()
         self.conn.close()
 
+    def forget(self) -> None:
+        """Drop this end without touching the process: a forked child's copy of its parent's."""
+        self.conn.close()
 
-_mine = threading.local()  # .process: this thread's spec process, reused batch after batch
+
+def _start() -> _SpecProcess:
+    ctx = context()
+    mine, theirs = ctx.Pipe(duplex=True)
+    board = ctx.RawArray("d", [IDLE, 0.0])
+    process = ctx.Process(target=_serve, args=(theirs, board), daemon=True)
+    process.start()
+    theirs.close()  # the spec process holds the only other end: its death closes the pipe
+    return _SpecProcess(process, mine, board, os.getpid())
+
+
+_pool: SpecPool[_SpecProcess] = SpecPool(_start)  # this process's spec processes, one by default
+_threaded = False  # set by `use_processes`: spec processes always come from the fork server
+
+
+def _after_fork() -> None:
+    global _pool
+    _pool = _pool.forked()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def use_processes(n: int) -> None:
+    """Share `n` spec processes between this process's task threads (a Hatchet worker: one per
+    core), all from the fork server (gRPC and task threads must never be forked), started now."""
+    global _threaded
+    _threaded = True
+    _pool.resize(n)
+    _pool.warm()
 
 
 def run_isolated(
@@ -74,78 +109,152 @@ def run_isolated(
     hard_limit: float,
     on_log: Callable[[str], None],
 ) -> dict[int, SpecOutcome]:
-    """Every job's outcome by position, whatever the specs do to their process."""
-    outcomes: dict[int, SpecOutcome] = {}
-    by_position = {job.position: job for job in jobs}
-    pending = list(jobs)
-    while pending:
-        spec_process = _acquire()
+    """Every job's outcome by position, whatever the specs do to their processes."""
+    return _Spread(jobs, (handler, args), hard_limit, on_log).run()
+
+
+@dataclass
+class _Lease:
+    """A spec process a batch holds: its home (held to the end) or borrowed (handed back early)."""
+
+    process: _SpecProcess
+    home: bool
+    jobs: list[SpecJob] = field(default_factory=list)  # the request in flight; [] when idle
+    stopping: bool = False  # sent STOP: it ends the request after the spec it is on
+
+
+class _Spread:
+    """One batch's jobs over its home process and whatever idle processes it can borrow.
+
+    Each process gets a contiguous share of what is queued; when a process falls idle with nothing
+    queued, the request with most specs left is stopped (after its current spec) and what it had
+    not started is split again. A batch waiting for a home process makes every batch stop and
+    hand back what it borrowed. With one process (the embedded backend) the whole batch is one
+    request, as before: no stops, no splits.
+    """
+
+    def __init__(
+        self,
+        jobs: list[SpecJob],
+        request: tuple[Handler, tuple[Any, ...]],
+        hard_limit: float,
+        on_log: Callable[[str], None],
+    ) -> None:
+        self.queue = list(jobs)  # not yet sent to a process, in order
+        self.by_position = {job.position: job for job in jobs}
+        self.request = request
+        self.hard_limit = hard_limit
+        self.on_log = on_log
+        self.outcomes: dict[int, SpecOutcome] = {}
+        self.leases: list[_Lease] = []
+
+    def run(self) -> dict[int, SpecOutcome]:
+        self.leases.append(_Lease(_pool.acquire(), home=True))
         try:
-            spec_process.conn.send((handler, args, pending))
-            culprit = _watch(spec_process, hard_limit, outcomes, on_log)
+            while self._rebalance():
+                self._step()
         except BaseException:
-            _release(spec_process, keep=False)
+            for lease in self.leases:
+                _pool.give_back(lease.process, keep=False)
             raise
-        _release(spec_process, keep=culprit is None)
-        if culprit is not None and culprit.error is not None:
-            index = by_position[culprit.position].index
-            outcomes[culprit.position] = SpecOutcome(culprit.position, error={**index, **culprit.error})
-        pending = [job for job in pending if job.position not in outcomes]
-    return outcomes
+        for lease in self.leases:
+            _pool.give_back(lease.process, keep=True)
+        return self.outcomes
 
+    def _rebalance(self) -> bool:
+        """Borrow or hand back processes and send the queue to idle ones; False once all is done."""
+        if _pool.wanted():  # a batch waits for a home: what this one borrowed goes back
+            for lease in [lease for lease in self.leases if not lease.home]:
+                if lease.jobs:
+                    self._stop(lease)
+                else:
+                    self._hand_back(lease)
+        else:  # borrow while there are more specs left than processes held
+            while len(self.leases) < _pool.size and self._left() > len(self.leases):
+                process = _pool.borrow()
+                if process is None:
+                    break
+                self.leases.append(_Lease(process, home=False))
+        idle = [lease for lease in self.leases if not lease.jobs]
+        for i, lease in enumerate(idle):
+            share = -(-len(self.queue) // (len(idle) - i))
+            if share:
+                lease.process.conn.send((*self.request, self.queue[:share]))
+                lease.jobs, self.queue = self.queue[:share], self.queue[share:]
+        busy = [lease for lease in self.leases if lease.jobs]
+        if len(busy) < len(self.leases) and not any(lease.stopping for lease in busy):
+            victim = max(busy, key=self._left_in, default=None)  # split the request with most left
+            if victim is not None and self._left_in(victim) >= 2:
+                self._stop(victim)
+            else:  # nothing to split: idle borrowed processes go back
+                for lease in [lease for lease in self.leases if not lease.jobs and not lease.home]:
+                    self._hand_back(lease)
+        return bool(busy)
 
-def _acquire() -> _SpecProcess:
-    found: _SpecProcess | None = getattr(_mine, "process", None)
-    if found is not None and found.usable():
-        return found
-    if found is not None:
-        found.stop()
-    ctx = context()
-    mine, theirs = ctx.Pipe(duplex=True)
-    board = ctx.RawArray("d", [IDLE, 0.0])
-    process = ctx.Process(target=_serve, args=(theirs, board), daemon=True)
-    process.start()
-    theirs.close()  # the spec process holds the only other end: its death closes the pipe
-    started = _SpecProcess(process, mine, board, os.getpid())
-    _mine.process = started
-    return started
+    def _hand_back(self, lease: _Lease) -> None:
+        self.leases.remove(lease)
+        _pool.give_back(lease.process, keep=True)
 
+    def _left(self) -> int:
+        return len(self.queue) + sum(self._left_in(lease) for lease in self.leases)
 
-def _release(spec_process: _SpecProcess, *, keep: bool) -> None:
-    if not keep:
-        spec_process.stop()
-        _mine.process = None
+    def _left_in(self, lease: _Lease) -> int:
+        """Specs of the lease's request not started yet (one is running)."""
+        done = sum(job.position in self.outcomes for job in lease.jobs)
+        return max(0, len(lease.jobs) - done - 1)
 
+    def _stop(self, lease: _Lease) -> None:
+        if lease.jobs and not lease.stopping:
+            lease.stopping = True
+            with contextlib.suppress(OSError):  # already dead: `_step` finds out
+                lease.process.conn.send(STOP)
 
-def _watch(
-    spec_process: _SpecProcess,
-    hard_limit: float,
-    outcomes: dict[int, SpecOutcome],
-    on_log: Callable[[str], None],
-) -> SpecOutcome | None:
-    """Collect outcomes until the request is done (None) or the process is given up on (the
-    culprit's outcome)."""
-    conn, process, board = spec_process.conn, spec_process.process, spec_process.board
-    while True:
-        ready = wait([conn, process.sentinel], timeout=POLL_SECONDS)
-        if conn in ready:
-            try:
-                message = conn.recv()
-            except EOFError:  # the pipe closed before the request was done
-                return _died(process, board)
-            if message is None:
-                return None
-            bundle, log = message
-            for packed in bundle:
-                outcomes[packed[0]] = SpecOutcome(*packed)
-            if log:
-                on_log(log)
-            continue
-        if process.sentinel in ready:
-            return _died(process, board)
-        position, started = board[0], board[1]
-        if position != IDLE and time.monotonic() - started > hard_limit:
-            return _timed_out(int(position), hard_limit)
+    def _step(self) -> None:
+        """Take what arrives within POLL_SECONDS; give up on processes that died or overran."""
+        busy = [lease for lease in self.leases if lease.jobs]
+        ends = [(lease.process.conn, lease.process.process.sentinel) for lease in busy]
+        ready = wait([end for pair in ends for end in pair], timeout=POLL_SECONDS)
+        for lease, (conn, sentinel) in zip(busy, ends, strict=True):
+            if conn in ready:
+                self._receive(lease)
+            elif sentinel in ready:
+                self._lost(lease, _died(lease.process.process, lease.process.board))
+            else:
+                position, started = lease.process.board[0], lease.process.board[1]
+                if position != IDLE and time.monotonic() - started > self.hard_limit:
+                    self._lost(lease, _timed_out(int(position), self.hard_limit))
+
+    def _receive(self, lease: _Lease) -> None:
+        try:
+            message = lease.process.conn.recv()
+        except (EOFError, ConnectionResetError):  # the pipe closed before the request was done
+            self._lost(lease, _died(lease.process.process, lease.process.board))
+            return
+        if message is None:
+            self._requeue(lease)
+            return
+        bundle, log = message
+        for packed in bundle:
+            self.outcomes[packed[0]] = SpecOutcome(*packed)
+        if log:
+            self.on_log(log)
+
+    def _requeue(self, lease: _Lease) -> None:
+        """The lease's request is over: what it did not run goes back to the front of the queue."""
+        self.queue[:0] = [job for job in lease.jobs if job.position not in self.outcomes]
+        lease.jobs, lease.stopping = [], False
+
+    def _lost(self, lease: _Lease, culprit: SpecOutcome) -> None:
+        """The lease's process is given up on: the culprit's outcome; a home gets a new process."""
+        if culprit.error is not None:
+            index = self.by_position[culprit.position].index
+            self.outcomes[culprit.position] = SpecOutcome(culprit.position, error={**index, **culprit.error})
+        self._requeue(lease)
+        if lease.home:
+            lease.process = _pool.replace(lease.process)
+        else:
+            self.leases.remove(lease)
+            _pool.give_back(lease.process, keep=False)
 
 
 def _died(process: BaseProcess, board: Any) -> SpecOutcome:
@@ -186,15 +295,19 @@ def _serve(conn: Connection, board: Any) -> None:
     faulthandler.disable()  # a crashing spec is reported as WorkerDied, not dumped on the terminal
     while True:
         try:
-            handler, args, jobs = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return
+        if request == STOP:  # sent as its request ended: nothing left to stop
+            continue
+        handler, args, jobs = request
         handler(*args, jobs, conn, board)
 
 
 def child_loop(jobs: list[SpecJob], run_one: RunOne, conn: Connection, board: Any, log: io.StringIO) -> None:
     """Run `jobs` in order, marking the board before each attempt, sending outcomes in bundles
-    with what the specs logged or printed (into `log`) since the last bundle; then None."""
+    with what the specs logged or printed (into `log`) since the last bundle; then None. A STOP
+    from the task (looked for at each bundle, so never a cost per spec) ends it early."""
     bundle: list[tuple[Any, ...]] = []  # plain tuples: a seventh of a dataclass's pickling cost
     last = time.monotonic()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -204,14 +317,18 @@ def child_loop(jobs: list[SpecJob], run_one: RunOne, conn: Connection, board: An
                 board[1] = time.monotonic()
                 board[0] = position
 
+            began = time.perf_counter()
             done = run_one(job, mark)
+            spent = time.perf_counter() - began
             bundle.append(
-                (done.position, done.scalars, done.file_refs, done.frames, done.error, done.refused)
+                (done.position, done.scalars, done.file_refs, done.frames, done.error, done.refused, spent)
             )
             board[0] = IDLE
             if time.monotonic() - last >= FLUSH_SECONDS:
                 conn.send((bundle, _drain(log)))
                 bundle, last = [], time.monotonic()
+                if conn.poll() and conn.recv() == STOP:
+                    break
     conn.send((bundle, _drain(log)))
     conn.send(None)
 
@@ -232,6 +349,6 @@ def preload(modules: list[str]) -> None:
 def context() -> ForkContext | ForkServerContext:
     """fork where it is safe (a single-threaded task process); forkserver where threads run
     (a Hatchet worker's slots and gRPC threads must not be forked mid-flight)."""
-    if threading.active_count() == 1:
+    if threading.active_count() == 1 and not _threaded:
         return ForkContext()
     return ForkServerContext()

@@ -36,6 +36,7 @@ COMMIT = "_SUCCESS.json"
 CLAIM = "scatter-gather/claim.json"
 FINAL_SUMMARY = "scatter-gather/gathered.json"  # a gather's summary, written once final/ is whole
 HATCHET_ROOT = "scatter-gather/hatchet.json"  # how to find a Hatchet run's tasks
+SLURM_JOBS = "scatter-gather/slurm.json"  # a Slurm run's job ids, one entry per submission
 
 
 MAX_NAME = 200  # well under the 255 bytes a file name may have, leaving room for `.part` temps

@@ -54,6 +54,9 @@ class Manifest(BaseModel):
     git_sha: str | None = None
     image: str | None = None
     scythe_version: str
+    computed_features: list[str] = Field(
+        default_factory=list, description="the specs' computed features: index levels after the input fields"
+    )
 
     @model_validator(mode="after")
     def _batches_cover_the_specs(self) -> Self:

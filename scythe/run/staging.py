@@ -1,13 +1,15 @@
 """A validated design staged in a local folder, then written to the store as a run's files.
 
 Memory holds one chunk of the design at a time, whatever its size: each chunk is validated,
-turned into Arrow and staged as an IPC file; only once every chunk validated are the input files
-uploaded and specs.pq and the batch inputs streamed to the store, the manifest last. Stored
-bytes do not depend on the chunk size.
+turned into Arrow (with its specs' computed features, `scythe.run.features`) and staged as an
+IPC file; only once every chunk validated are the input files uploaded and specs.pq and the
+batch inputs streamed to the store, the manifest last. Stored bytes do not depend on the chunk
+size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from scythe.design import DesignSource, DesignValidator
 from scythe.errors import DesignError
 from scythe.registry import Experiment
 from scythe.run.artifacts import upload_local_files
+from scythe.run.features import FeatureColumns, defines_features
 from scythe.run.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef
 from scythe.run.manifest import Manifest, write_manifest
 from scythe.specs import ExperimentInputSpec, holds_one_reference, io_schema, json_as_is_type
@@ -45,13 +48,18 @@ class Staged:
     schema: pa.Schema
     n_rows: int
     local_files: dict[str, set[Path]]
+    computed: list[str]  # the specs' computed features (stored after the fields)
 
 
-def stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: Path) -> Staged:
+def stage_design(
+    spec: type[ExperimentInputSpec], source: DesignSource, folder: Path, outputs: Sequence[str] = ()
+) -> Staged:
     """Step 1: validate every chunk and keep its JSON-mode records as Arrow; a DesignError lists
-    every bad row of every chunk. Memory holds one chunk's dicts and models at a time."""
+    every bad row of every chunk. Memory holds one chunk's dicts and models at a time. A computed
+    feature named like one of the experiment's `outputs` (or a field) is refused in one line."""
     validator = DesignValidator(spec, source.base_dir)
     plain = _plain_fields(spec)
+    features = FeatureColumns(spec, outputs) if defines_features(spec) else None
     chunks: list[Path] = []
     schemas: list[pa.Schema] = []
     starts: list[int] = []
@@ -65,6 +73,12 @@ def stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: 
             for line in _arrow_problems(validator.adapter, specs, start, exc):
                 validator.add_problem(line)
             continue
+        if features is not None:
+            table = _with_features(
+                table, features.chunk(specs, start, validator.add_problem), start, validator
+            )
+            if not validator.ok:
+                continue
         starts.append(start)
         chunks.append(folder / f"{len(chunks):06d}.arrow")
         with pa.OSFile(str(chunks[-1]), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -78,7 +92,25 @@ def stage_design(spec: type[ExperimentInputSpec], source: DesignSource, folder: 
         schema = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowException, TypeError) as exc:
         raise DesignError(_drift_problems(schemas, starts, exc)) from None
-    return Staged(folder, chunks, schema, len(source), validator.local_files())
+    computed = features.names if features is not None else []
+    return Staged(folder, chunks, schema, len(source), validator.local_files(), computed)
+
+
+def _with_features(
+    table: pa.Table,
+    columns: dict[str, tuple[list[Any], pa.DataType | None]],
+    start: int,
+    validator: DesignValidator,
+) -> pa.Table:
+    """The chunk's table with its computed features after the fields; a value Arrow cannot hold
+    is a design problem, worded as an input value's is."""
+    for name, (values, kind) in columns.items():
+        try:
+            table = table.append_column(name, pa.array(values, kind))
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            for line in _column_problems(name, values, start, "computed feature"):
+                validator.add_problem(line)
+    return table
 
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -104,25 +136,25 @@ def _arrow_problems(
     return problems or [f"rows {start + 1}–{start + len(specs)}: cannot be stored as Arrow: {exc}"]
 
 
-def _column_problems(name: str, values: list[Any], start: int) -> list[str]:
+def _column_problems(name: str, values: list[Any], start: int, what: str = "field") -> list[str]:
     problems: list[str] = []
     first: tuple[int, str] | None = None
     for row, value in enumerate(values, start=start + 1):
         if value is None:
             continue
         if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
-            problems.append(f"row {row}, field {name!r}: {value} does not fit a 64-bit integer")
+            problems.append(f"row {row}, {what} {name!r}: {value} does not fit a 64-bit integer")
             continue
         kind = "number" if type(value) in (int, float) else type(value).__name__
         if first is None:
             first = (row, kind)
         elif kind != first[1]:
             problems.append(
-                f"row {row}, field {name!r}: {value!r} is a {kind}, but row {first[0]} holds a "
+                f"row {row}, {what} {name!r}: {value!r} is a {kind}, but row {first[0]} holds a "
                 f"{first[1]}: a column holds one type (give every row the same type)"
             )
     if not problems:
-        problems.append(f"field {name!r}: rows {start + 1}–{start + len(values)} cannot be stored as Arrow")
+        problems.append(f"{what} {name!r}: rows {start + 1}–{start + len(values)} cannot be stored as Arrow")
     return problems
 
 
@@ -214,7 +246,15 @@ def write_run(
 def _read_chunk(path: Path, schema: pa.Schema) -> pa.Table:
     with pa.OSFile(str(path), "rb") as source:
         table = pa.ipc.open_file(source).read_all()
-    return table if table.schema == schema else table.cast(schema, safe=False)
+    if table.schema == schema:
+        return table
+    if table.column_names != schema.names:  # a computed feature only other chunks' specs gave
+        present = set(table.column_names)
+        columns = [
+            table.column(f.name) if f.name in present else pa.nulls(len(table), f.type) for f in schema
+        ]
+        table = pa.Table.from_arrays(columns, names=schema.names)
+    return table.cast(schema, safe=False)
 
 
 def _with_uris(table: pa.Table, local_files: dict[str, set[Path]], uris: dict[str, str]) -> pa.Table:

@@ -23,7 +23,7 @@ from scythe.registry import load_experiment
 from scythe.run import isolation
 from scythe.run.commits import BatchOutcome, FrameShard
 from scythe.run.execute import SpecJob, SpecOutcome, alarm_handler, run_spec
-from scythe.run.layout import COMMIT, RunRef
+from scythe.run.layout import COMMIT, RESULTS, RunRef
 from scythe.run.manifest import cached_manifest
 from scythe.settings import ScytheSettings, get_settings
 from scythe.store import Store, put_table
@@ -42,6 +42,7 @@ class _Rows:
         self.errors: list[dict[str, Any]] = []
         self.frames: dict[str, list[pa.Table]] = {}
         self.frame_index: dict[str, list[str]] = {}
+        self.seconds = sum(o.seconds for o in outcomes.values())  # the specs' own, not the batch's wall
         for position in sorted(outcomes):
             self.add(outcomes[position])
 
@@ -77,12 +78,15 @@ def run_batch(
     settings = settings or get_settings()
     store = settings.open_store(run.store)
     manifest = cached_manifest(store, run)
-    index_names = load_experiment(manifest.experiment_ref).input_spec.index_fields()
+    index_names = load_experiment(manifest.experiment_ref).input_spec.index_fields(manifest.computed_features)
     jobs = []
     for position, row in enumerate(_read_rows(store, run, batch)):
         if root_workflow_run_id:
             row["root_workflow_run_id"] = root_workflow_run_id
-        jobs.append(SpecJob(position, row, {name: row.get(name) for name in index_names}))
+        index = {name: row.get(name) for name in index_names}
+        for name in manifest.computed_features:  # stored beside the fields, not fields of the spec
+            row.pop(name, None)
+        jobs.append(SpecJob(position, row, index))
     buffer = io.StringIO()
     outcomes = isolation.run_isolated(
         jobs,
@@ -151,7 +155,9 @@ def _capturing_logger(buffer: io.StringIO) -> logging.Logger:
 
 
 def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutcome:
-    outcome = BatchOutcome(batch=batch, succeeded=len(out.scalars), failed=len(out.errors))
+    outcome = BatchOutcome(
+        batch=batch, succeeded=len(out.scalars), failed=len(out.errors), spec_seconds=round(out.seconds, 6)
+    )
     outcome.scalars = _put_rows(store, run, batch, "scalars.pq", out.scalars)
     outcome.file_refs = _put_rows(store, run, batch, "result_file_refs.pq", out.file_refs)
     outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
@@ -167,3 +173,92 @@ def _put_rows(store: Store, run: RunRef, batch: int, name: str, rows: list[dict[
         return None
     put_table(store, run.shard(batch, name), pa.Table.from_pylist(rows))
     return name
+
+
+ATTEMPT_PREFIX = "attempt-"  # a batch's attempt records: results/NNNNNN/attempt-KKK.json
+
+
+def record_attempt(store: Store, run: RunRef, batch: int, attempt: int) -> None:
+    """Record that attempt `attempt` of batch `batch` starts running its specs (one small PUT).
+
+    An engine's retry counter also counts retries that never reached a worker (Hatchet bumps it
+    when it reassigns tasks after its own database outage), so attempts are counted here."""
+    store.put_bytes(run.shard(batch, f"{ATTEMPT_PREFIX}{attempt:03d}.json"), b"{}")
+
+
+def attempts_started(store: Store, run: RunRef, batch: int) -> int:
+    """How many attempts of batch `batch` started running specs (one LIST of its folder)."""
+    folder = run.key(f"{RESULTS}/{batch:06d}/")
+    return sum(k.rsplit("/", 1)[-1].startswith(ATTEMPT_PREFIX) for k in store.list_keys(folder))
+
+
+def run_or_record_lost(
+    run: RunRef,
+    batch: int,
+    *,
+    attempt: int,
+    limit: int,
+    root_workflow_run_id: str | None,
+    workflow_run_id: str | None,
+    settings: ScytheSettings,
+) -> BatchOutcome:
+    """Attempt `attempt` of a batch on a backend that retries it on another worker: run it, or,
+    once `limit` attempts started and none committed, record its specs as `WorkerLost`.
+
+    A first attempt costs one PUT more than `run_batch` alone (its attempt record); only a
+    retry LISTs the batch's folder to count the attempts before it.
+    """
+    store = settings.open_store(run.store)
+    started = attempts_started(store, run, batch) if attempt else 0
+    if started >= limit:
+        return commit_lost_batch(
+            run, batch, attempts=started, root_workflow_run_id=root_workflow_run_id, settings=settings
+        )
+    record_attempt(store, run, batch, attempt)
+    return run_batch(
+        run,
+        batch,
+        root_workflow_run_id=root_workflow_run_id,
+        workflow_run_id=workflow_run_id,
+        settings=settings,
+    )
+
+
+def commit_lost_batch(
+    run: RunRef,
+    batch: int,
+    *,
+    attempts: int,
+    root_workflow_run_id: str | None = None,
+    settings: ScytheSettings | None = None,
+) -> BatchOutcome:
+    """Commit batch `batch` with every spec recorded as `WorkerLost`, running none of them.
+
+    For a batch whose `attempts` attempts all started and ended without a commit record (its
+    worker killed, out of memory, preempted each time): the run then ends and gathers like any
+    other, with these specs in errors.pq instead of a run that waits forever for a batch that
+    cannot finish. A record that exists after all (a late attempt committed) is kept.
+    """
+    from scythe.run.commits import read_outcome
+
+    settings = settings or get_settings()
+    store = settings.open_store(run.store)
+    committed = read_outcome(store, run, batch)
+    if committed is not None:
+        return committed
+    manifest = cached_manifest(store, run)
+    index_names = load_experiment(manifest.experiment_ref).input_spec.index_fields(manifest.computed_features)
+    message = (
+        f"batch {batch} ran {attempts} times and never committed: its worker was lost each time "
+        "(killed, out of memory, preempted) or the task itself failed; its specs were not run again"
+    )
+    outcomes = {}
+    for position, row in enumerate(_read_rows(store, run, batch)):
+        if root_workflow_run_id:
+            row["root_workflow_run_id"] = root_workflow_run_id
+        index = {name: row.get(name) for name in index_names}
+        error = {"error_type": "WorkerLost", "message": message, "traceback": "", "attempts": attempts}
+        outcomes[position] = SpecOutcome(position, error={**index, **error})
+    outcome = _write_shard(store, run, batch, _Rows(outcomes))
+    store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
+    return outcome

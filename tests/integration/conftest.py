@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,10 @@ import boto3
 import pytest
 from conftest import PATHS
 
-from scythe.dev.hatchet import HatchetService
-from scythe.dev.processes import start_worker_process
+from integration.slurm_cluster import slurm_cluster, slurm_env  # noqa: F401 - issue 13's fixtures
+from scythe.dev.hatchet import HatchetService, start_hatchet
+from scythe.dev.postgres import PostgresService, start_postgres
+from scythe.dev.processes import start_worker_process, wait_until
 from scythe.dev.seaweed import SeaweedService, start_seaweed
 from scythe.dev.stack import dev_stack
 
@@ -36,6 +38,7 @@ class Stack:
     root: Path
     s3: SeaweedService
     hatchet: HatchetService
+    pg: PostgresService
     env: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -61,6 +64,32 @@ class Stack:
         time.sleep(down_seconds)
         self.s3 = start_seaweed(self.root / "s3", port=port)
 
+    def restart_engine(self, *, down_until: Callable[[], bool]) -> None:
+        """Kill hatchet-lite (SIGKILL), keep it down until `down_until()` holds (at most 120 s),
+        start it again on the same database, config and ports (tokens minted before stay valid)."""
+        old = self.hatchet
+        assert old.proc is not None
+        self.kill(old.proc)
+        try:
+            wait_until(down_until, "the engine outage to be noticed", timeout=120)
+        finally:  # up again even when the test fails, for the tests after it
+            self.hatchet = start_hatchet(
+                self.root / "hatchet",
+                self.pg.url("hatchet"),
+                version=old.version,
+                **{f"{name}_port": port for name, port in old.ports.items()},
+            )
+
+    def restart_postgres(self, *, down_until: Callable[[], bool]) -> None:
+        """Stop Postgres (fast shutdown: every connection dropped), keep it down until
+        `down_until()` holds (at most 120 s), start it again on the same data folder and port."""
+        port = self.pg.port
+        self.pg.stop()
+        try:
+            wait_until(down_until, "the database outage to be noticed", timeout=120)
+        finally:  # up again even when the test fails, for the tests after it
+            self.pg = start_postgres(self.root / "pg", port=port)
+
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 9)
@@ -80,7 +109,7 @@ def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="scythe-stack-"))
     root.chmod(0o755)
     try:
-        with dev_stack(root) as (_pg, s3, hatchet):
+        with dev_stack(root) as (pg, s3, hatchet):
             s3_env = {
                 "AWS_ACCESS_KEY_ID": s3.access_key,
                 "AWS_SECRET_ACCESS_KEY": s3.secret_key,
@@ -93,12 +122,15 @@ def stack() -> Iterator[Stack]:
             env.update(hatchet.client_env(namespace=f"it{uuid.uuid4().hex[:6]}"))
             env["PYTHONPATH"] = os.pathsep.join(PATHS)
             env["SCYTHE_CACHE_DIR"] = str(root / "cache")
-            stack = Stack(root=root, s3=s3, hatchet=hatchet, env=env)
+            stack = Stack(root=root, s3=s3, hatchet=hatchet, pg=pg, env=env)
             try:
                 yield stack
             finally:
                 stack.stop_workers()
-                stack.s3.stop()  # restart_s3 may have replaced the server dev_stack started
+                # the restart_* methods may have replaced the servers dev_stack started
+                stack.hatchet.stop()
+                stack.s3.stop()
+                stack.pg.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -6,11 +6,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from integration.conftest import Stack
 from scythe import allocate
-from scythe.errors import ScytheError
 from scythe.results import load
 from scythe.store import open_store
 
@@ -31,15 +29,6 @@ def wait_for(predicate, what: str, timeout: float = 300) -> None:  # type: ignor
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
-
-
-def test_no_worker_means_a_clear_error_and_nothing_written(stack_env: Stack) -> None:
-    from sample_experiments import reporter
-
-    uri = stack_env.store("noworker")
-    with pytest.raises(ScytheError, match="no worker has registered"):
-        allocate(reporter, [{"x": 1.0}], store=uri, backend="hatchet", progress=False)
-    assert open_store(uri).list_keys("") == []
 
 
 def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: Path) -> None:

@@ -234,3 +234,20 @@ def test_item_14_an_experiment_defined_inside_a_function_is_refused_with_a_hint(
     with pytest.raises(ScytheError, match=r"^local_square is defined inside a function \(.*<locals>"):
         allocate(local_square, [{"x": 1.0}], store=str(store), workers=1, progress=False)
     assert not store.exists()
+
+
+@pytest.mark.parametrize("kind", ["a folder without copier.yml", "a missing folder"])
+def test_item_11_new_with_a_template_that_is_not_one_is_one_line(
+    tmp_path: Path, cli_env: dict[str, str], kind: str
+) -> None:
+    folder = tmp_path / "not-a-template"
+    if kind == "a folder without copier.yml":
+        folder.mkdir()
+        (folder / "README.md").write_text("some notes")
+    proc = scythe(
+        ["new", str(tmp_path / "heat-sweep"), "--defaults", "--template", str(folder)], cli_env, tmp_path
+    )
+    line = one_line_error(proc)
+    assert str(folder) in line
+    assert ("has no copier.yml" if folder.exists() else "no such folder") in line
+    assert not (tmp_path / "heat-sweep").exists()

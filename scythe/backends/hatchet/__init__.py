@@ -14,10 +14,9 @@ from hatchet_sdk import Hatchet
 
 from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.hatchet import client
-from scythe.backends.hatchet.monitor import wait_for_gather
-from scythe.errors import BackendError
+from scythe.backends.hatchet.monitor import queue_counts, wait_for_gather
 from scythe.registry import Experiment
-from scythe.run.commits import GatherSummary, missing_batches
+from scythe.run.commits import GatherSummary, missing_batches, store_progress
 from scythe.run.layout import HATCHET_ROOT, RunRef
 from scythe.run.manifest import Manifest
 from scythe.settings import ScytheSettings
@@ -31,6 +30,7 @@ class HatchetBackend:
 
     name: ClassVar[str] = "hatchet"
     detaches: ClassVar[bool] = True
+    batch_overhead: ClassVar[float] = 0.25  # dispatch, the task's S3 reads and writes, its commit
 
     def __init__(self, settings: ScytheSettings) -> None:
         self.settings = settings
@@ -42,15 +42,28 @@ class HatchetBackend:
             self._engine = client.connect()
         return self._engine
 
+    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
+        """The slots of the workers serving it now (None before any has registered: a queued run)."""
+        from scythe.backends.hatchet.capacity import serving_slots
+
+        with client.engine_call("list the workers"):
+            return serving_slots(self.engine, experiment.name)
+
     def check(self, experiment: Experiment[Any, Any]) -> None:
-        """Refuse to submit before any worker has registered the run's tasks (the engine would drop it)."""
-        with client.engine_call("list the registered tasks"):
-            missing = client.missing_registrations(self.engine, experiment.name)
-        if missing:
-            raise BackendError(
-                f"no worker has registered {missing[0]!r} with Hatchet yet: start one first "
-                f"(`scythe worker` in the experiment's project) and run again"
-            )
+        """Register the run's tasks with the engine (as a worker would on start), before anything is
+        written: the engine then queues the run until a worker serves them, however late it
+        starts (each batch waits up to the experiment's `schedule_timeout`, a day by default),
+        and an unreachable engine or a rejected token is one line before any work.
+
+        The definitions are the worker's own (`define_tasks`), so the engine, which keeps a new
+        version only when a definition's checksum changes, sees the same version from both.
+        """
+        from scythe.backends.hatchet.tasks import define_tasks
+
+        admin = self.engine._client.admin  # no public handle: the SDK's own Worker registers so
+        with client.engine_call("register the run's tasks"):
+            for workflow in define_tasks(self.engine, [experiment], self.settings):
+                admin.put_workflow(workflow.to_proto())
 
     def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
         shape = shape or DEFAULT_SHAPE
@@ -70,8 +83,11 @@ class HatchetBackend:
         return wait_for_gather(store, run, manifest, progress=progress, hatchet=self.engine)
 
     def status(self, run: RunRef, manifest: Manifest) -> TaskCounts | None:
+        """The run's tasks by state, as an autoscaler needs them (see `queue_counts`)."""
+        store = self.settings.open_store(run.store)
         with client.engine_call("list the run's tasks"):
-            return client.task_counts(self.engine, run, manifest.created_at)
+            tasks = client.run_tasks(self.engine, run, manifest.created_at)
+        return queue_counts(store_progress(store, run, manifest), manifest.n_batches, tasks)
 
     def cancel(self, run: RunRef, manifest: Manifest) -> None:
         with client.engine_call("cancel the run's tasks"):

@@ -10,7 +10,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -89,8 +89,18 @@ def engine_call(what: str) -> Iterator[None]:
     except ScytheError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BackendError(f"the Hatchet engine could not {what}: {type(exc).__name__}: {first}") from exc
+        raise BackendError(f"the Hatchet engine could not {what}: {describe(exc)}") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an SDK failure; a gRPC error by its status and details (its text is a
+    multi-line repr whose first line says nothing)."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):
+        with contextlib.suppress(Exception):
+            return f"{code().name}: {(str(details()).splitlines() or [''])[0]}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"
 
 
 def trigger_batches(hatchet: Hatchet, run: RunRef, batches: range | list[int], root_id: str = "") -> None:
@@ -121,32 +131,118 @@ def submit(hatchet: Hatchet, run: RunRef, n_batches: int, factor: int, max_depth
     )
 
 
-def missing_registrations(hatchet: Hatchet, experiment: str) -> list[str]:
-    """The run's task names no worker has registered yet (the engine would drop such a run)."""
-    missing = []
-    for name in (SCATTER, GATHER, batch_task_name(experiment)):
-        full = hatchet.config.apply_namespace(name)
+class RunTasks(BaseModel):
+    """A run's tasks in Hatchet by kind and status: what the store cannot know (queued, running,
+    given up). From the engine's status metrics, one SQL count per kind however many tasks."""
+
+    batch: TaskCounts = Field(default_factory=TaskCounts)
+    gather: TaskCounts = Field(default_factory=TaskCounts)
+    scatter: TaskCounts = Field(default_factory=TaskCounts)
+
+    def kinds(self) -> tuple[TaskCounts, ...]:
+        return self.batch, self.gather, self.scatter
+
+    def live(self) -> bool:
+        """Whether any task of the run is waiting for a slot or running."""
+        return any(c.queued or c.running for c in self.kinds())
+
+    def batches_taken(self) -> bool:
+        """Whether a worker has taken a batch task of the run (scatter and gather tasks are
+        shared by every experiment, so a worker of another experiment may have run those)."""
+        b = self.batch
+        return bool(b.running or b.completed or b.failed or b.cancelled)
+
+    def given_up(self) -> int:
+        """Tasks Hatchet failed (no attempt left) or cancelled."""
+        return sum(c.failed + c.cancelled for c in self.kinds())
+
+
+_workflow_ids: dict[str, str] = {}  # namespaced name → id; an id never changes once created
+
+
+def _workflow_id(hatchet: Hatchet, name: str) -> str | None:
+    full = hatchet.config.apply_namespace(name)
+    if full not in _workflow_ids:
         rows = hatchet.workflows.list(workflow_name=full).rows or []
-        if not any(w.name == full for w in rows):
-            missing.append(full)
-    return missing
+        found = next((w.metadata.id for w in rows if w.name == full), None)
+        if found is None:
+            return None  # not registered yet: no task of it can exist
+        _workflow_ids[full] = found
+    return _workflow_ids[full]
 
 
-def task_counts(hatchet: Hatchet, run: RunRef, since: datetime) -> TaskCounts:
-    """Batch tasks of `run` by status (scatter and gather tasks are not counted)."""
-    rows = hatchet.runs.list_with_pagination(
+def _metric_filters(run: RunRef) -> list[str]:
+    return [f"{k}:{v}" for k, v in metadata(run).items()]
+
+
+def run_tasks(hatchet: Hatchet, run: RunRef, since: datetime) -> RunTasks:
+    """The run's scatter, batch and gather tasks by status (`since`: when the run was created)."""
+    from hatchet_sdk.clients.rest.api.task_api import TaskApi
+
+    found: dict[str, TaskCounts] = {}
+    kinds = {"batch": batch_task_name(run.experiment), "gather": GATHER, "scatter": SCATTER}
+    with hatchet.metrics.client() as api:
+        for kind, name in kinds.items():
+            workflow = _workflow_id(hatchet, name)
+            if workflow is None:
+                continue
+            metrics = TaskApi(api).v1_task_list_status_metrics(
+                tenant=hatchet.config.tenant_id,
+                since=since - timedelta(minutes=5),
+                workflow_ids=[workflow],
+                additional_metadata=_metric_filters(run),
+            )
+            found[kind] = TaskCounts(**{m.status.value.lower(): m.count for m in metrics})
+    return RunTasks(**found)
+
+
+def last_failure(hatchet: Hatchet, run: RunRef, since: datetime) -> str:
+    """The newest failed task of the run and the last line of its error (a traceback's exception)."""
+    from hatchet_sdk.clients.rest.models.v1_task_status import V1TaskStatus
+
+    rows = hatchet.runs.list(
         since=since - timedelta(minutes=5),
         only_tasks=True,
+        limit=1,
+        statuses=[V1TaskStatus.FAILED],
         additional_metadata=metadata(run),
         include_payloads=False,
-    )
-    counts: dict[str, Any] = {}
-    name = batch_task_name(run.experiment)
+    ).rows
+    if not rows:
+        return ""
+    # A traceback ends with the exception's line, then the SDK appends a line of JSON metadata.
+    lines = [ln.strip() for ln in (rows[0].error_message or "").splitlines()]
+    said = [ln for ln in lines if ln and "__hatchet_error_metadata__" not in ln] or ["no error message"]
+    return f"{rows[0].display_name}: {said[-1]}"
+
+
+def running_batches(hatchet: Hatchet, run: RunRef, since: datetime) -> dict[str, int]:
+    """The run's batch tasks Hatchet counts as running: task id → batch number (a few per worker)."""
+    from hatchet_sdk.clients.rest.models.v1_task_status import V1TaskStatus
+
+    workflow = _workflow_id(hatchet, batch_task_name(run.experiment))
+    if workflow is None:
+        return {}
+    rows = hatchet.runs.list(
+        since=since - timedelta(minutes=5),
+        only_tasks=True,
+        limit=BULK_LIMIT,
+        statuses=[V1TaskStatus.RUNNING],
+        workflow_ids=[workflow],
+        additional_metadata=metadata(run),
+    ).rows
+    found = {}
     for row in rows:
-        if name in row.display_name.lower():
-            key = row.status.value.lower()
-            counts[key] = counts.get(key, 0) + 1
-    return TaskCounts(**counts)
+        payload = row.input.get("input", row.input)  # the engine nests the task's input
+        if isinstance(payload, dict) and isinstance(payload.get("batch"), int):
+            found[row.metadata.id] = payload["batch"]
+    return found
+
+
+def cancel_tasks(hatchet: Hatchet, ids: list[str]) -> None:
+    from hatchet_sdk.features.runs import BulkCancelReplayOpts
+
+    hatchet.runs.bulk_cancel(BulkCancelReplayOpts(ids=ids))
 
 
 def cancel(hatchet: Hatchet, run: RunRef, since: datetime) -> None:

@@ -17,7 +17,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 # The SDK resolves task functions' annotations at run time, so these are real imports.
-from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy, Context, Hatchet
+from hatchet_sdk import (
+    ConcurrencyExpression,
+    ConcurrencyLimitStrategy,
+    Context,
+    DesiredWorkerLabel,
+    Hatchet,
+    WorkerLabelComparator,
+)
 
 from scythe.backends.hatchet.client import (
     GATHER,
@@ -125,11 +132,15 @@ def _batch_task(
     batch_size = options.batch_size or 1000
 
     def run_one_batch(item: BatchInput, ctx: Context) -> dict[str, Any]:
-        from scythe.run.task import run_batch
+        from scythe.run.task import run_or_record_lost
 
-        outcome = run_batch(
+        # A lost worker costs an attempt (Hatchet reassigns its tasks after 30 s without a
+        # heartbeat); past the limit the batch's specs are recorded as WorkerLost, not run again.
+        outcome = run_or_record_lost(
             item.run,
             item.batch,
+            attempt=ctx.retry_count,
+            limit=settings.worker_batch_attempts,
             root_workflow_run_id=item.root_id or None,
             workflow_run_id=ctx.workflow_run_id,
             settings=settings,
@@ -141,11 +152,22 @@ def _batch_task(
     return hatchet.task(
         name=batch_task_name(experiment.name),
         input_validator=BatchInput,
-        execution_timeout=timedelta(seconds=options.timeout * batch_size * (options.retries + 1) + 60),
+        # + 1 spec: a batch may first wait for a spec process another batch borrowed (spec_pool)
+        execution_timeout=timedelta(seconds=options.timeout * (batch_size + 1) * (options.retries + 1) + 60),
         schedule_timeout=timedelta(seconds=options.schedule_timeout),
         retries=INFRA_RETRIES,
         concurrency=options.concurrency,
+        desired_worker_labels=required_labels(options.worker_labels),
     )(run_one_batch)
+
+
+def required_labels(labels: tuple[tuple[str, str | int], ...]) -> list[DesiredWorkerLabel]:
+    """`Register(worker_labels=…)` as Hatchet's desired labels: each required and equal, so the
+    engine hands a batch only to a worker started with every one (`scythe worker --label`)."""
+    return [
+        DesiredWorkerLabel(key=key, value=value, required=True, comparator=WorkerLabelComparator.EQUAL)
+        for key, value in labels
+    ]
 
 
 def all_committed(store: Store, run: RunRef, batch: int) -> bool:
