@@ -3,6 +3,8 @@
 N specs that each burn 50 ms of CPU (`bench.experiments.burn_cpu`), end to end through the Hatchet
 backend on the local stack (allocate → scatter → batch tasks → gather into final/scalars.pq), on:
 - a worker started with no options: one spec process per core (the default);
+- the same worker given the whole run as ONE batch (`batch_size` = N): its specs spread over every
+  spec process (with one spec process per batch, as before issue 12, this takes one core);
 - the same worker with one spec process (`--processes 1`): the single-process figure;
 - a bare `ProcessPoolExecutor` over the same specs, one process per core, nothing stored: the limit;
 and the ideal, N × 50 ms ÷ cores. Each worker serves an experiment of its own (the same function
@@ -49,6 +51,7 @@ BUCKET = "scythe-bench-cores"
 TARGET = 1.15  # × the ideal (N × 50 ms ÷ cores), the issue's bound
 DEFAULT = "scythe worker (default)"
 SINGLE = "scythe worker --processes 1"
+ONE_BATCH = "scythe worker (default), one batch"
 POOL = "ProcessPoolExecutor (limit)"
 
 
@@ -73,7 +76,7 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def child_scythe(n: int, store: str, contender: str) -> dict[str, Any]:
+def child_scythe(n: int, store: str, contender: str, batch_size: int | None = None) -> dict[str, Any]:
     """`scythe.allocate` of n spin specs on the Hatchet backend, from design to gathered results."""
     import pandas as pd
 
@@ -83,7 +86,10 @@ def child_scythe(n: int, store: str, contender: str) -> dict[str, Any]:
 
     design = pd.DataFrame({"x": [float(i) for i in range(n)]})
     started = time.perf_counter()
-    result = allocate(EXPERIMENTS[contender], design, store=store, backend="hatchet", progress=False)
+    experiment = EXPERIMENTS[contender]
+    result = allocate(
+        experiment, design, store=store, backend="hatchet", batch_size=batch_size, progress=False
+    )
     seconds = time.perf_counter() - started
     if result.succeeded != n:
         raise RuntimeError(f"scythe gathered {result.succeeded} of {n} specs ({result.failed} failed)")
@@ -161,12 +167,12 @@ def _store() -> str:
     return f"s3://{BUCKET}/cores-{uuid.uuid4().hex[:8]}"
 
 
-def _on(worker: Worker, n: int) -> Any:
+def _on(worker: Worker, n: int, batch_size: int | None = None) -> Any:
     def go(rep: int) -> dict[str, Any]:
         assert worker.proc is not None
         before = _cpu_seconds(worker.proc.pid)
-        log = OUT / "logs" / f"cores-{worker.name.split()[-1]}-{n}-{rep}.log"
-        params = {"n": n, "store": _store(), "contender": worker.name}
+        log = OUT / "logs" / f"cores-{worker.name.split()[-1]}-{n}-{batch_size}-{rep}.log"
+        params = {"n": n, "store": _store(), "contender": worker.name, "batch_size": batch_size}
         data = run_child("bench.cores:child_scythe", params, env=worker.env, log=log, timeout=1800).data
         return {**data, "parent_cpu": _cpu_seconds(worker.proc.pid) - before}
 
@@ -197,6 +203,7 @@ def run(size: Size, reps: int) -> Report:
                         "no options: a spec process per core",
                         is_scythe=True,
                     ),
+                    Contender(ONE_BATCH, _on(workers[DEFAULT], n, n), f"batch_size={n}", full_only=True),
                     Contender(SINGLE, _on(workers[SINGLE], n), "one spec process", full_only=True),
                     Contender(POOL, _pool(n), f"{c} processes, chunksize=1, outputs kept in memory"),
                 ],
