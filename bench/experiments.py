@@ -55,6 +55,12 @@ def sleep(input_spec: PointInput) -> PointOutput:
     return PointOutput(y=input_spec.x)
 
 
+@ExperimentRegistry.Register(name="bench_sleep_wide", retries=0, timeout=60)
+def sleep_wide(input_spec: PointInput) -> PointOutput:
+    """`sleep` under a name of its own, so another worker (bench/shape.py's `--slots`) serves it."""
+    return sleep.fn(input_spec)
+
+
 def call_noop(spec: PointInput) -> PointOutput:
     """`noop` as a plain picklable function, for `ProcessPoolExecutor.map`."""
     return noop.fn(spec)

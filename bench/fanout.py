@@ -4,9 +4,10 @@ Started here, once: Postgres + SeaweedFS (S3) + the Hatchet engine (`scythe.dev.
 worker per contender, each with the same number of slots, all idle but the one being measured.
 Each figure is one driver process's wall time from "here are N specs" to "every result is
 gathered", interleaved across contenders:
-- scythe: `scythe.allocate(noop, design, backend="hatchet")` with its defaults: the specs are cut
-  into about 64 batches, so Hatchet runs 1 scatter + ~64 batch tasks + 1 gather task; results
-  are gathered into final/scalars.pq on S3;
+- scythe: `scythe.allocate(noop, design, backend="hatchet")` with its defaults: the batch plan
+  (`scythe/run/batching.py`) cuts the specs into whole waves of the worker's slots (4 waves of 8
+  when the spec time is unknown, as in a fresh store), so Hatchet runs 1 scatter + 32 batch
+  tasks + 1 gather task; results are gathered into final/scalars.pq on S3;
 - raw SDK, one task per spec (the limit the issue names): `run_many` of N async no-op tasks,
   awaiting every result (no S3, nothing written). Hatchet's own per-task cost dominates it;
 - raw SDK, Scythe's batches (the limit of Scythe's design): `run_many` of the same number of
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,9 +265,31 @@ class Stack:
         self.workers.clear()
 
 
+def start_fanout_workers(running: Stack, upstream: bool) -> None:
+    """This benchmark's workers: Scythe's, the raw SDK's and (optionally) upstream's, SLOTS each."""
+    py = sys.executable
+    running.start_worker(
+        "scythe",
+        [py, "-P", "-m", "scythe", "worker", "bench.experiments:noop", "--slots", str(SLOTS)],
+        running.env,
+        OUT,
+    )
+    running.start_worker(
+        "raw", [py, "-P", "-m", "bench.fanout", "worker", "--slots", str(SLOTS)], running.env, OUT
+    )
+    if upstream:
+        running.start_worker(
+            "upstream",
+            [str(UPSTREAM_PY), str(BENCH / "upstream" / "worker.py")],
+            running.upstream_env,
+            BENCH / "upstream",
+        )
+
+
 @contextlib.contextmanager
-def stack(upstream: bool) -> Iterator[Stack]:
-    """Postgres + SeaweedFS + Hatchet under a 0755 folder outside pytest's, plus the workers."""
+def stack(upstream: bool, start: Callable[[Stack, bool], None] = start_fanout_workers) -> Iterator[Stack]:
+    """Postgres + SeaweedFS + Hatchet under a 0755 folder outside pytest's, plus the workers
+    `start` starts (this benchmark's by default)."""
     import boto3
 
     from scythe.dev.stack import dev_stack
@@ -301,23 +324,7 @@ def stack(upstream: bool) -> Iterator[Stack]:
             upstream_env.pop("SCYTHE_CACHE_DIR", None)
             running = Stack(root=root, env=env, upstream_env=upstream_env)
             try:
-                py = sys.executable
-                running.start_worker(
-                    "scythe",
-                    [py, "-P", "-m", "scythe", "worker", "bench.experiments:noop", "--slots", str(SLOTS)],
-                    env,
-                    OUT,
-                )
-                running.start_worker(
-                    "raw", [py, "-P", "-m", "bench.fanout", "worker", "--slots", str(SLOTS)], env, OUT
-                )
-                if upstream:
-                    running.start_worker(
-                        "upstream",
-                        [str(UPSTREAM_PY), str(BENCH / "upstream" / "worker.py")],
-                        upstream_env,
-                        BENCH / "upstream",
-                    )
+                start(running, upstream)
                 yield running
             finally:
                 running.stop_workers()
@@ -388,9 +395,12 @@ SCYTHE = "scythe hatchet backend"
 
 
 def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: bool) -> Comparison:
-    from scythe.run.allocation import auto_batch_size
+    from scythe.backends.hatchet import HatchetBackend
+    from scythe.run.batching import plan
 
-    batch = auto_batch_size(n)
+    # What Scythe plans for its run (a fresh store each repetition: no spec time recorded), so
+    # the raw contenders run exactly as many batch tasks of the same specs.
+    batch = plan(n, slots=SLOTS, spec_seconds=None, batch_overhead=HatchetBackend.batch_overhead).size
     n_batches = -(-n // batch)
     logs = OUT / "logs"
 

@@ -24,6 +24,7 @@ BENCHMARKS = {
     "hatchet": "bench.fanout",
     "granularity": "bench.granularity",
     "cores": "bench.cores",
+    "shape": "bench.shape",
 }
 WITHOUT_SERVICES = ("embedded", "allocation", "gather", "scaffold", "granularity")
 

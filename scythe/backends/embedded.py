@@ -19,6 +19,7 @@ from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.progress import spec_progress
 from scythe.errors import DamagedBatchesError, ScytheError
 from scythe.registry import Experiment
+from scythe.run.batching import Capacity
 from scythe.run.commits import BatchOutcome, GatherSummary, missing_batches
 from scythe.run.gather import gather_experiment
 from scythe.run.layout import RunRef
@@ -88,8 +89,9 @@ class EmbeddedBackend:
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Anything importable runs here."""
 
-    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
-        return self.workers or default_workers()
+    def capacity(self, experiment: Experiment[Any, Any]) -> Capacity | None:
+        """Its pool's processes, one batch (and one spec) each."""
+        return Capacity(self.workers or default_workers())
 
     def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
         """Nothing to start: `wait` runs the batches (there is no tree to shape)."""

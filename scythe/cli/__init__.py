@@ -10,8 +10,8 @@ May import: anything in `scythe` (it is the top of the stack); nothing in the ru
 # The import order is the order of `scythe --help`.
 # isort: off
 from scythe.cli.app import app
-from scythe.cli import run, results, project, dev
+from scythe.cli import run, status, results, logs, project, dev
 
 # isort: on
 
-__all__ = ["app", "dev", "project", "results", "run"]
+__all__ = ["app", "dev", "logs", "project", "results", "run", "status"]

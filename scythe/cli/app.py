@@ -70,7 +70,13 @@ WorkersOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-RunArg = Annotated[str, typer.Argument(metavar="RUN", help="experiment/version/run_id, or a run id.")]
+RunArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN",
+        help="experiment/version/run_id, a run id or a unique prefix of one, latest, or EXPERIMENT@latest.",
+    ),
+]
 
 
 def friendly(fn: Callable[P, R]) -> Callable[P, R]:

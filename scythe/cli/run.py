@@ -1,4 +1,5 @@
-"""`scythe run`, `resume`, `worker`, `status`, `cancel`: a run's life from the command line."""
+"""`scythe run`, `resume`, `worker`: a run's life from the command line (`status`, `cancel` follow
+in `scythe.cli.status`)."""
 
 from __future__ import annotations
 
@@ -37,12 +38,8 @@ from scythe.cli.slurm import (
 from scythe.errors import ScytheError
 
 if TYPE_CHECKING:
-    from scythe.backends.base import TaskCounts
     from scythe.registry import Experiment
-    from scythe.run.layout import RunRef
-    from scythe.run.manifest import Manifest
-    from scythe.settings import ScytheSettings
-    from scythe.store import Store
+    from scythe.run.allocation import RunResult
 
 
 def _parse_fixed(values: list[str]) -> dict[str, Any]:
@@ -52,6 +49,8 @@ def _parse_fixed(values: list[str]) -> dict[str, Any]:
 
 
 def _report(result: Any) -> None:
+    """A finished run: its summary (outputs first, then counts, errors, where the files are);
+    a submitted one: how to follow it."""
     from scythe.run.allocation import RunResult
 
     assert isinstance(result, RunResult)
@@ -61,18 +60,30 @@ def _report(result: Any) -> None:
     if not result.finished:
         out.print(f"specs    {result.n_specs} submitted; follow with `scythe status {result.run.prefix}`")
         return
-    out.print(f"specs    {result.n_specs}  ok {result.succeeded}  failed {result.failed}")
-    for name, uri in result.files.items():
-        out.print(f"{name:<8} {uri}", soft_wrap=True, highlight=False)
+    final = _summarise(result)
     if result.failed:
         err.print(
             f"[bold red]{result.failed} of {result.n_specs} specs failed[/]: "
-            f"see {escape(str(result.files.get('errors')))}",
+            f"`scythe results show {escape(result.run.prefix)} --table errors`, or {escape(final)}/errors.pq",
             soft_wrap=True,
             highlight=False,
             markup=True,
         )
         raise typer.Exit(EXIT_FAILED_SPECS)
+
+
+def _summarise(result: RunResult) -> str:
+    """Print the run's summary and the command that writes its report; where final/ is.
+
+    The report is not drawn here: matplotlib's import and the figures take ~2 s for the example
+    on 2 cores, more than a run's closing lines should cost.
+    """
+    from scythe.results.summary import print_summary, read_run
+
+    data = read_run(result.run.prefix, result.run.store)
+    report = f"scythe results report {result.run.prefix}  (writes {data.final}/report.html)"
+    print_summary(out, data, report=report, title=False)
+    return data.final
 
 
 ExperimentArg = Annotated[
@@ -117,6 +128,39 @@ BackendOpt = Annotated[
 NoWaitOpt = Annotated[
     bool, typer.Option("--no-wait", help="Hatchet, Slurm: print the run and return once it is submitted.")
 ]
+ReuseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reuse",
+        help=hinted(
+            "Run only the specs no earlier gathered run of the same experiment and version in this "
+            "store succeeded on (input files compared by content); copy the others' rows "
+            "(marked reused in final/timings.pq).",
+            default="off: every spec runs",
+        ),
+    ),
+]
+FailedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--failed",
+        help=hinted(
+            "Re-run only the specs in RUN's final/errors.pq, as a new run under the experiment's "
+            "version now (its successes copied from RUN), then gather it. Refused while the "
+            "version is still RUN's, unless --version says so (e.g. --version keep).",
+            default="off: finish RUN's unfinished batches",
+        ),
+    ),
+]
+FailedVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=hinted(
+            "With --failed: the re-run's version, MAJOR.MINOR.PATCH or bumpmajor|bumpminor|bumppatch|keep.",
+            default="the project's version, which must differ from RUN's",
+        )
+    ),
+]
 
 
 def _experiment(name: str | None) -> Experiment[Any, Any]:
@@ -150,6 +194,7 @@ def run(
     batch_size: BatchSizeOpt = None,
     backend: BackendOpt = None,
     no_wait: NoWaitOpt = False,
+    reuse: ReuseOpt = False,
     quiet: QuietOpt = False,
     partition: PartitionOpt = None,
     time: TimeOpt = None,
@@ -182,6 +227,7 @@ def run(
         exp,
         rows,
         wait=not no_wait,
+        reuse=reuse,
         store=store,
         version=version,
         batch_size=batch_size,
@@ -209,6 +255,8 @@ def resume(
     run_id: RunArg,
     store: StoreOpt = None,
     workers: WorkersOpt = None,
+    failed: FailedOpt = False,
+    version: FailedVersionOpt = None,
     quiet: QuietOpt = False,
     partition: PartitionOpt = None,
     time: TimeOpt = None,
@@ -219,11 +267,16 @@ def resume(
     array_limit: ArrayLimitOpt = None,
     sbatch: SbatchOpt = None,
 ) -> None:
-    """Finish an interrupted run, then gather.
+    """Finish an interrupted run, then gather; or, with --failed, re-run its failed specs.
 
-    Only the specs without a committed result execute.
+    Only the specs without a committed result execute. With --failed (after fixing the code), a
+    new run executes only RUN's failed specs and copies the rest from RUN: its final/ holds every row.
     """
     from scythe.run.allocation import resume as resume_run
+    from scythe.run.rerun import rerun_failed
+
+    if version is not None and not failed:
+        raise ScytheError("--version goes with --failed: a plain resume finishes RUN under its own version")
 
     config = with_slurm(
         settings(),
@@ -236,6 +289,12 @@ def resume(
         array_limit=array_limit,
         sbatch=sbatch,
     )
+    if failed:
+        again = rerun_failed(
+            run_id, store=store, version=version, workers=workers, progress=not quiet, settings=config
+        )
+        _report(again)
+        return
     _report(resume_run(run_id, store=store, workers=workers, progress=not quiet, settings=config))
 
 
@@ -256,7 +315,8 @@ def worker(
             "-p",
             min=1,
             help=hinted(
-                "Specs run at once, each in a process of its own (one core each).",
+                "Specs run at once, each in a process of its own: one per core for CPU-bound specs, "
+                "more for specs that mostly wait (I/O, a license server, sleeps).",
                 default="--slots if given, else one per usable core",
             ),
         ),
@@ -266,9 +326,10 @@ def worker(
         typer.Option(
             min=1,
             help=hinted(
-                "Batch tasks taken at once; a batch spreads over every process no other batch holds.",
+                "Batch tasks taken at once; a batch spreads over every process no other batch holds, "
+                "and runs are cut into batches to match.",
                 env="SCYTHE_WORKER_SLOTS",
-                default="--processes",
+                default="--processes, at most one per usable core",
             ),
         ),
     ] = None,
@@ -301,90 +362,3 @@ def worker(
     shown = "; offering " + ", ".join(f"{k}={v}" for k, v in offered.items()) if offered else ""
     err.print(f"serving {', '.join(e.name for e in chosen)}{shown}", highlight=False)
     serve(chosen, settings(), name=name, slots=slots, processes=processes, labels=offered)
-
-
-def _find(run_id: str, store: str | None) -> tuple[ScytheSettings, Store, RunRef, Manifest]:
-    from scythe.run.manifest import find_run, read_manifest
-
-    config = settings()
-    target = config.open_store(store)
-    ref = find_run(target, run_id)
-    return config, target, ref, read_manifest(target, ref)
-
-
-@app.command()
-@friendly
-def status(
-    run_id: RunArg,
-    store: StoreOpt = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object on stdout (fields below), for scripts.")
-    ] = False,
-) -> None:
-    """Progress of a run: batches committed and tasks by state.
-
-    Batches come from the store's commit records, task states from the run's backend.
-
-    With --json, the fields: run, backend, specs, specs_done, batches, gathered; done (batches committed),
-    running (tasks on a worker now), queued (tasks that will need a worker slot: batches not yet
-    started, and the gather once every batch is done; 0 once Hatchet gave up and nothing is
-    left to run), failed and cancelled (tasks Hatchet gave up on). An autoscaler starts workers
-    while queued + running > 0. running, queued, failed and cancelled are null on the embedded
-    backend, which keeps no queue.
-    """
-    from scythe.backends import get_backend
-    from scythe.run.commits import store_progress
-    from scythe.run.layout import SCALARS
-
-    config, target, ref, manifest = _find(run_id, store)
-    state = store_progress(target, ref, manifest)
-    gathered = state.gathered or target.exists(ref.key(SCALARS))
-    counts = get_backend(manifest.backend, config).status(ref, manifest)
-    if as_json:
-        _status_json(ref.prefix, manifest, state.specs_done, state.batches_done, gathered, counts)
-        return
-    out.print(f"run       {ref.prefix}  ({manifest.backend})")
-    out.print(f"specs     {state.specs_done} of {manifest.n_specs} done")
-    out.print(f"batches   {state.batches_done} of {manifest.n_batches} committed")
-    out.print(f"gathered  {'yes' if gathered else 'no'}")
-    if counts is not None:
-        out.print(
-            f"tasks     done {counts.completed}  running {counts.running}  queued {counts.queued}  "
-            f"failed {counts.failed}  cancelled {counts.cancelled}"
-        )
-
-
-def _status_json(
-    prefix: str, manifest: Manifest, specs_done: int, done: int, gathered: bool, counts: TaskCounts | None
-) -> None:
-    import json
-
-    tasks = counts.model_dump(exclude={"completed"}) if counts is not None else {}
-    fields = {
-        "run": prefix,
-        "backend": manifest.backend,
-        "specs": manifest.n_specs,
-        "specs_done": specs_done,
-        "batches": manifest.n_batches,
-        "done": done,
-        **{key: tasks.get(key) for key in ("running", "queued", "failed", "cancelled")},
-        "gathered": gathered,
-    }
-    typer.echo(json.dumps(fields))
-
-
-@app.command()
-@friendly
-def cancel(
-    run_id: RunArg,
-    store: StoreOpt = None,
-) -> None:
-    """Cancel a Hatchet or Slurm run's unfinished tasks.
-
-    Committed batches stay; `scythe resume` carries on later.
-    """
-    from scythe.backends import get_backend
-
-    config, _, ref, manifest = _find(run_id, store)
-    get_backend(manifest.backend, config).cancel(ref, manifest)
-    out.print(f"cancelled the unfinished tasks of {ref.prefix}")

@@ -33,10 +33,13 @@ def open_results_store(store: str | None, settings: ScytheSettings | None = None
     return (settings or get_settings()).open_store(store)
 
 
+REPORT = "final/report.html"  # `scythe results report`'s page, beside the tables it shows
+
+
 def final_tables(store: Store, run: RunRef) -> dict[str, str]:
-    """The run's final tables: name → key."""
+    """The run's final tables: name → key (Parquet files only: final/ also holds report.html)."""
     keys = store.list_keys(run.key(FINAL))
-    return {k.rsplit("/", 1)[-1].removesuffix(".pq"): k for k in keys}
+    return {k.rsplit("/", 1)[-1].removesuffix(".pq"): k for k in keys if k.endswith(".pq")}
 
 
 def runs(store: str | None = None) -> list[RunInfo]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from scythe.errors import ScytheError
-from scythe.results.catalog import final_tables, open_results_store
+from scythe.results.catalog import REPORT, final_tables, open_results_store
 from scythe.run.layout import INPUT_ARTIFACTS, IO_SPEC, MANIFEST, SPECS, RunRef
 from scythe.run.manifest import find_run
 
-DESCRIBED_BY = (MANIFEST, IO_SPEC, INPUT_ARTIFACTS, SPECS)
+DESCRIBED_BY = (MANIFEST, IO_SPEC, INPUT_ARTIFACTS, SPECS, REPORT)
 
 
 def download(run: str, dest: Path, store: str | None = None) -> list[Path]:
-    """Copy the run's manifest, schemas, design and final tables into `dest`/<run id>/."""
+    """Copy the run's manifest, schemas, design, final tables and report into `dest`/<run id>/."""
     target = open_results_store(store)
     ref = find_run(target, run)
     keys = [ref.key(k) for k in DESCRIBED_BY if target.exists(ref.key(k))]

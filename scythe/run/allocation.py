@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from scythe.backends.base import Backend, RecursionMap
 from scythe.design import DesignLike, open_design
 from scythe.errors import RunInterrupted, ScytheError, StoreWriteError
 from scythe.registry import Experiment
-from scythe.run import batching
+from scythe.run import batching, timings
+from scythe.run.batching import Capacity
 from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id, store_name
 from scythe.run.manifest import Manifest, git_sha
+from scythe.run.reuse import sources_of
 from scythe.run.staging import stage_design, write_run
 from scythe.run.versions import default_version, resolve_version, scythe_version
 from scythe.settings import ScytheSettings, get_settings
@@ -38,6 +41,7 @@ class Allocation(BaseModel):
     run: RunRef
     manifest: Manifest
     batching: str = ""  # how the batch size was chosen, for `scythe run` to say
+    reused: int = 0  # specs copied from earlier runs (`reuse`), not run
 
 
 def auto_batch_size(n_specs: int, slots: int | None = None) -> int:
@@ -58,10 +62,15 @@ def prepare(
     batch_size: int | None = None,
     backend: str = "embedded",
     settings: ScytheSettings | None = None,
-    slots: int | None = None,
+    capacity: Capacity | None = None,
     batch_overhead: float = 0.02,
+    reuse: bool = False,
+    reuse_from: Sequence[RunRef] = (),
 ) -> Allocation:
     """Steps 1–3: validate every row, upload input files, write the run's files (manifest last).
+
+    `reuse` copies every spec an earlier gathered run of the same experiment and version
+    succeeded on, `reuse_from` those of the runs given (`scythe.run.reuse`); only the rest run.
 
     The design is validated in chunks and staged in a local temporary folder; the store is
     touched only once every chunk validated. Unless given, the batch size comes from the slots
@@ -80,6 +89,7 @@ def prepare(
             "resume` import experiments by module path, so define it at the top level of a module"
         )
     settings = settings or get_settings()
+    started = timings.now()  # the run's start in summary.json: allocation, validation included
     store = store or settings.open_store()
     check_writable(store)  # a read-only or full store is one line before any work, not a traceback after
     source = open_design(design, experiment.input_spec)
@@ -92,7 +102,7 @@ def prepare(
         resolved = resolve_version(version or default_version(experiment), store.children(experiment.name))
         run = _claim_run(store, experiment.name, resolved)
         try:  # the claimed id is released if anything below fails
-            size, why = _batch_size(store, experiment, staged.n_rows, batch_size, slots, batch_overhead)
+            size, why = _batch_size(store, experiment, staged.n_rows, batch_size, capacity, batch_overhead)
             manifest = Manifest(
                 experiment=experiment.name,
                 version=resolved,
@@ -109,12 +119,14 @@ def prepare(
                 image=settings.image,
                 scythe_version=scythe_version(),
                 computed_features=staged.computed,
+                created_at=started,
             )
-            write_run(store, run, manifest, experiment, staged)
+            sources = [*reuse_from, *(sources_of(store, run) if reuse else [])]
+            reused = write_run(store, run, manifest, experiment, staged, sources)
         except BaseException:
             store.delete_prefix(run.prefix)
             raise
-    return Allocation(run=run, manifest=manifest, batching=why)
+    return Allocation(run=run, manifest=manifest, batching=why, reused=reused)
 
 
 def _batch_size(
@@ -122,7 +134,7 @@ def _batch_size(
     experiment: Experiment[Any, Any],
     n_specs: int,
     given: int | None,
-    slots: int | None,
+    capacity: Capacity | None,
     overhead: float,
 ) -> tuple[int, str]:
     """The batch size and why: given (`--batch-size`, then the experiment's option) or planned."""
@@ -130,9 +142,10 @@ def _batch_size(
         return given or experiment.options.batch_size or 1, "as given"
     chosen = batching.plan(
         n_specs,
-        slots=slots,
+        slots=capacity.slots if capacity else None,
         spec_seconds=batching.recorded_spec_seconds(store, experiment.name),
         batch_overhead=overhead,
+        spread=capacity.spread if capacity else 1,
     )
     return chosen.size, chosen.why
 
@@ -160,6 +173,7 @@ class RunResult(BaseModel):
     files: dict[str, str] = {}
     finished: bool = True
     batches: str = ""  # how the run was cut, e.g. `256 of ≤ 4 specs (256 slots, ~500 ms a spec)`
+    reused: int = 0  # of `succeeded`, the specs copied from earlier runs (`allocate(reuse=True)`)
 
     @property
     def ok(self) -> bool:
@@ -179,10 +193,15 @@ def allocate(
     wait: bool = True,
     recursion_map: RecursionMap | None = None,
     settings: ScytheSettings | None = None,
+    reuse: bool = False,
+    reuse_from: Sequence[RunRef] = (),
 ) -> RunResult:
     """Validate, store and run a design, then gather its results.
 
     Failed specs do not raise: they are counted in `failed` and listed in `final/errors.pq`.
+    `reuse=True` runs only the specs no earlier gathered run of the same experiment and version
+    (in the same store) succeeded on; the others' rows are copied (`reused` counts them).
+    `reuse_from` copies from the runs given instead (`scythe resume RUN --failed`).
     With the Hatchet backend and `wait=False`, returns once the run is submitted (`finished` False).
     `settings` default to the environment's, read once here.
     """
@@ -198,8 +217,10 @@ def allocate(
         batch_size=batch_size,
         backend=runner.name,
         settings=settings,
-        slots=runner.slots(experiment),
+        capacity=runner.capacity(experiment),
         batch_overhead=runner.batch_overhead,
+        reuse=reuse,
+        reuse_from=reuse_from,
     )
     run, manifest = allocation.run, allocation.manifest
     runner.submit(target, run, manifest, recursion_map)
@@ -252,4 +273,5 @@ def _result(run: RunRef, manifest: Manifest, summary: GatherSummary) -> RunResul
         succeeded=summary.succeeded,
         failed=summary.failed,
         files=summary.files,
+        reused=summary.reused or 0,
     )

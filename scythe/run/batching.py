@@ -16,6 +16,13 @@ With `s` slots, a per-batch cost `o` (the backend's dispatch and commit) and equ
 Spec seconds come from the experiment's latest gathered run in the same store (gather records
 the median); without them, 4 waves when that leaves ≥ 4 specs a batch, else one wave of one
 batch per slot (so 1,023 unknown specs on 256 slots are 256 tasks, not 1,023).
+
+A slot may run several specs of its batch at once (`spread`: a Hatchet worker started with more
+spec processes than slots spreads each batch over the processes no other batch holds), so a
+slot counts as `spread` lanes: a batch of `m` specs takes `m ÷ spread` spec times. That is how
+few, large batches keep many processes busy: upstream's shape (1,023 × 0.5 s on 256 processes)
+on one worker of 2 slots is 2 batches of 512 specs, not 256 tasks whose per-batch work (S3,
+Parquet, the SDK: ~80 ms each, in the worker's one process) would take 20 s of a 2 s ideal.
 """
 
 from __future__ import annotations
@@ -40,6 +47,15 @@ LOOKBACK = 20  # newest runs of the experiment looked at for a recorded spec tim
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """What a backend can run at once for an experiment: batches (`slots`), and specs of one batch
+    per slot (`spread`: 1 unless a slot has several spec processes to spread its batch over)."""
+
+    slots: int
+    spread: int = 1
+
+
+@dataclass(frozen=True)
 class BatchPlan:
     """The batch size chosen for a run, and why (shown by `scythe run`)."""
 
@@ -48,20 +64,30 @@ class BatchPlan:
     why: str
 
 
-def plan(n_specs: int, *, slots: int | None, spec_seconds: float | None, batch_overhead: float) -> BatchPlan:
-    """The batch size for `n_specs` on `slots` (None: unknown), given seconds a spec (None: unknown)
-    and the backend's seconds of overhead per batch."""
+def plan(
+    n_specs: int,
+    *,
+    slots: int | None,
+    spec_seconds: float | None,
+    batch_overhead: float,
+    spread: int = 1,
+) -> BatchPlan:
+    """The batch size for `n_specs` on `slots` (None: unknown), given seconds a spec (None: unknown),
+    the backend's seconds of overhead per batch, and the specs a slot runs at once (`spread`)."""
     s = slots or FALLBACK_SLOTS
+    w = max(1, spread)
     where = f"{s} slots" if slots else f"{s} slots assumed (none reported yet)"
+    if w > 1:
+        where += f" × {w} processes"
     if spec_seconds and spec_seconds > 0:
-        ideal = n_specs * spec_seconds / s
+        ideal = n_specs * spec_seconds / (s * w)
         waves = max(1, min(WAVES, math.floor(OVERHEAD_SHARE * ideal / batch_overhead)))
-        longest = max(1, math.floor(MAX_BATCH_SECONDS / spec_seconds))
+        longest = max(1, math.floor(MAX_BATCH_SECONDS / spec_seconds)) * w
         size = min(math.ceil(n_specs / (s * waves)), longest)
         basis = f"~{_seconds(spec_seconds)} a spec"
     else:
         size = math.ceil(n_specs / (s * WAVES))
-        if size < MIN_UNKNOWN_BATCH:
+        if size < MIN_UNKNOWN_BATCH * w:
             size = math.ceil(n_specs / s)
         basis = "spec time unknown"
     size = _full_waves(n_specs, max(1, min(size, MAX_BATCH)), s)

@@ -7,6 +7,8 @@ gather reads them. Light on purpose (pydantic only): `scythe status` imports no 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field, ValidationError
 
 from scythe.errors import StoreError
@@ -32,6 +34,9 @@ class BatchOutcome(BaseModel):
     frames: dict[str, FrameShard] = Field(default_factory=dict)
     seconds: float = 0.0  # the batch's wall time in its task
     spec_seconds: float = 0.0  # its specs' own time, summed (no process start, no store I/O)
+    timings: str | None = None  # its specs' timings shard (`scythe.run.timings`)
+    started: datetime | None = None  # when its task started, and committed (UTC)
+    finished: datetime | None = None
 
 
 class GatherSummary(BaseModel):
@@ -43,6 +48,13 @@ class GatherSummary(BaseModel):
     spec_seconds: float | None = Field(
         default=None, description="median of its batches' seconds a spec: how later runs size batches"
     )
+    started: datetime | None = Field(default=None, description="when allocation started (UTC)")
+    finished: datetime | None = Field(default=None, description="when the last batch committed (UTC)")
+    wall_seconds: float | None = Field(default=None, description="finished - started")
+    specs_per_second: float | None = Field(default=None, description="executed specs ÷ wall_seconds")
+    backend: str | None = None
+    workers: list[str] | None = Field(default=None, description="`<host>:<pid>` of every spec process")
+    reused: int | None = Field(default=None, description="rows copied from earlier runs (in succeeded)")
 
 
 def read_outcome(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:

@@ -13,6 +13,7 @@ import json
 import signal
 import tempfile
 import threading
+import time
 import traceback
 import types
 import typing
@@ -22,19 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 from pydantic import AnyUrl, PlainSerializer, ValidationError, WrapSerializer
 from pydantic.fields import FieldInfo
 
 from scythe.errors import StoreWriteError
 from scythe.registry import Experiment
-from scythe.run.layout import MAX_NAME, RunRef, is_store_name
+from scythe.run.frames import RESERVED_FRAMES as RESERVED_FRAMES  # re-exported (compat reads it here)
+from scythe.run.frames import frame_name, prefixed, user_index
+from scythe.run.layout import RunRef
 from scythe.run.manifest import Manifest
+from scythe.run.timings import worker_id
 from scythe.specs import ExperimentInputSpec, ExperimentOutputSpec, json_as_is_type
 from scythe.store import Store
 
-RESERVED_FRAMES = frozenset({"scalars", "result_file_refs", "errors"})
 _PRIMITIVE = (int, float, str, bool, type(None))
 
 
@@ -58,6 +60,10 @@ class SpecOutcome:
     error: dict[str, Any] | None = None
     refused: StoreWriteError | None = None  # the store refused a write: the batch's failure, not the spec's
     seconds: float = 0.0  # the spec's own time in its process, every attempt included
+    started: float | None = None  # epoch seconds: its first attempt's start, its last one's end
+    finished: float | None = None
+    attempts: int = 0
+    worker: str | None = None  # `<hostname>:<pid>` of the process that ran it (`timings.worker_id`)
 
 
 class Timeout(TimeoutError):
@@ -86,13 +92,31 @@ def run_spec(
     run: RunRef,
     on_attempt: Callable[[], None] = lambda: None,
 ) -> SpecOutcome:
-    """`job`'s spec run to an outcome; never raises for the spec's sake."""
+    """`job`'s spec run to an outcome; never raises for the spec's sake. Stamped with its wall
+    clock start and end, attempts and process, for final/timings.pq."""
+    started = time.time()
+    outcome = _outcome(experiment, manifest, job, workflow_run_id, store, run, on_attempt)
+    outcome.started, outcome.finished, outcome.worker = started, time.time(), worker_id()
+    if outcome.error is not None:
+        outcome.attempts = int(outcome.error.get("attempts", 1))
+    return outcome
+
+
+def _outcome(
+    experiment: Experiment[Any, Any],
+    manifest: Manifest,
+    job: SpecJob,
+    workflow_run_id: str | None,
+    store: Store,
+    run: RunRef,
+    on_attempt: Callable[[], None],
+) -> SpecOutcome:
     position, row, index = job.position, job.row, job.index
 
     def finish(output: ExperimentOutputSpec) -> SpecOutcome:
         # Runs while the scratch dir still exists: returned files are uploaded from it.
         frames = {
-            _frame_name(name): (_prefixed(frame, index), [*index, *_user_index(frame)])
+            frame_name(name): (prefixed(frame, index), [*index, *user_index(frame)])
             for name, frame in output.dataframes.items()
         }
         refs = _upload_outputs(output, int(index["sort_index"]), store, run)
@@ -124,7 +148,9 @@ def _attempts(
             with _scratch(experiment.takes_tempdir) as tmp, _deadline(manifest.timeout):
                 output = _call(experiment, spec, tmp)
                 try:
-                    return finish(output)
+                    done = finish(output)
+                    done.attempts = attempt
+                    return done
                 except _Expired:
                     raise
                 except Exception as exc:
@@ -351,38 +377,6 @@ def _upload_outputs(
         elif isinstance(value, AnyUrl):
             refs[name] = str(value)
     return refs
-
-
-def _frame_name(name: str) -> str:
-    """The name becomes df-<name>.pq and final/<name>.pq: refused per spec here, not when the
-    batch's shard or the run's gather is written."""
-    bad = name in RESERVED_FRAMES or not name.replace("_", "").replace("-", "").isalnum()
-    if bad or not is_store_name(f"df-{name}.pq"):
-        raise ValueError(
-            f"dataframe name {name!r} is not allowed: use ASCII letters, digits, '-' or '_' "
-            f"(at most {MAX_NAME - 6} characters), and none of {sorted(RESERVED_FRAMES)}"
-        )
-    return name
-
-
-def _prefixed(frame: pd.DataFrame, index: dict[str, Any]) -> pa.Table:
-    """The user's frame as Arrow, with the spec's index in front of its own index levels."""
-    flat = frame.reset_index() if _meaningful_index(frame) else frame.reset_index(drop=True)
-    table = pa.Table.from_pandas(flat, preserve_index=False).replace_schema_metadata(None)
-    clash = set(index) & set(table.column_names)
-    if clash:
-        raise ValueError(f"dataframe columns {sorted(clash)} clash with the spec's index levels")
-    for position, (name, value) in enumerate(index.items()):
-        table = table.add_column(position, name, pa.array([value] * len(table)))
-    return table
-
-
-def _meaningful_index(frame: pd.DataFrame) -> bool:
-    return not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
-
-
-def _user_index(frame: pd.DataFrame) -> list[str]:
-    return [str(n) for n in frame.index.names] if _meaningful_index(frame) else []
 
 
 def error_columns(exc: BaseException, attempts: int) -> dict[str, Any]:

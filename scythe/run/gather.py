@@ -12,17 +12,23 @@ import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import attrgetter
 from pathlib import Path
 from typing import NoReturn
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scythe.errors import DamagedBatchesError, ScytheError, StoreError
+from scythe.run import timings
 from scythe.run.commits import BatchOutcome, GatherSummary, parse_outcome
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
 from scythe.run.manifest import Manifest
+from scythe.run.reuse import REUSED, local_path, reused_shard
 from scythe.store import LocalStore, Store, staged_write
+
+RUN_SUMMARY = "final/summary.json"  # the GatherSummary, beside the tables it describes
 
 IO_THREADS = 8  # concurrent GETs from an object store: overlaps their latency and the server's work
 
@@ -34,40 +40,102 @@ def gather(
 
     `scalars.pq` is always written (empty, with the same index and `outputs` as columns of null
     type, when no spec succeeded; `scythe.results.load` supplies an empty `errors` when none
-    failed), and the summary is written last.
+    failed). Each batch's executed rows and the rows it reused from earlier runs
+    (`scythe.run.reuse`) are merged in sort_index order. The summary is written last, to
+    final/summary.json and then to the marker backends wait for.
     """
-    with _committed_shards(store, run, manifest.n_batches) as (outcomes, local):
-        tables: dict[str, tuple[list[Path], list[str]]] = {
-            "scalars": ([local(o, o.scalars) for o in outcomes if o.scalars], index),
-            "result_file_refs": ([local(o, o.file_refs) for o in outcomes if o.file_refs], index),
-            "errors": ([local(o, o.errors) for o in outcomes if o.errors], index),
+    with (
+        _committed_shards(store, run, manifest.n_batches) as (outcomes, local),
+        _reused_shards(store, run) as (reused, reused_local),
+    ):
+
+        def groups(pick: Callable[[BatchOutcome], str | None]) -> list[list[Path]]:
+            found = []
+            for o in outcomes:
+                file, copied = pick(o), reused.get(o.batch)
+                group = [local(o, file)] if file else []
+                if copied is not None and (file := pick(copied)):
+                    group.append(reused_local(copied, file))
+                if group:
+                    found.append(group)
+            return found
+
+        tables: dict[str, tuple[list[list[Path]], list[str]]] = {
+            "scalars": (groups(attrgetter("scalars")), index),
+            "result_file_refs": (groups(attrgetter("file_refs")), index),
+            "errors": (groups(attrgetter("errors")), index),
+            "timings": (groups(attrgetter("timings")), index),
         }
-        for name in sorted({n for o in outcomes for n in o.frames}):
-            shards = [o for o in outcomes if name in o.frames]
-            paths = [local(o, o.frames[name].file) for o in shards]
-            tables[name] = (paths, shards[0].frames[name].index)
+        records = [*outcomes, *reused.values()]
+        for name in sorted({n for o in records for n in o.frames}):
+            frame = next(o.frames[name] for o in records if name in o.frames)
+            tables[name] = (groups(_frame_file(name)), frame.index)
         files = {}
         for name, (paths, levels) in tables.items():
             if paths:
-                final = run.final(name)
-                with staged_write(store, final) as dest:
-                    try:
-                        concat_parquet(paths, levels, dest)
-                    except (pa.ArrowException, OSError):
-                        _raise_if_unreadable(store, run, paths)
-                        raise
-                files[name] = store.uri_for(final)
+                files[name] = _write_final(store, run, name, paths, levels)
         if "scalars" not in files:  # no spec succeeded: the table exists all the same, empty
             nulls = [pa.field(name, pa.null()) for name in outputs]
-            files["scalars"] = _write_empty(store, run.final("scalars"), tables["errors"][0], index, nulls)
+            errors = [p for group in tables["errors"][0] for p in group]
+            files["scalars"] = _write_empty(store, run.final("scalars"), errors, index, nulls)
+        workers = _workers([p for group in tables["timings"][0] for p in group])
+    n_reused = sum(r.succeeded for r in reused.values())
     summary = GatherSummary(
-        succeeded=sum(o.succeeded for o in outcomes),
+        succeeded=sum(o.succeeded for o in outcomes) + n_reused,
         failed=sum(o.failed for o in outcomes),
         files=files,
         spec_seconds=_spec_seconds(outcomes),
+        **timings.summary_fields(manifest, outcomes, n_reused, workers),
     )
-    store.put_bytes(run.key(FINAL_SUMMARY), summary.model_dump_json().encode())
+    data = summary.model_dump_json().encode()
+    store.put_bytes(run.key(RUN_SUMMARY), data)
+    store.put_bytes(run.key(FINAL_SUMMARY), data)
     return summary
+
+
+def _frame_file(name: str) -> Callable[[BatchOutcome], str | None]:
+    return lambda o: o.frames[name].file if name in o.frames else None
+
+
+def _write_final(store: Store, run: RunRef, name: str, groups: list[list[Path]], levels: list[str]) -> str:
+    final = run.final(name)
+    with staged_write(store, final) as dest:
+        try:
+            concat_parquet(groups, levels, dest)
+        except (pa.ArrowException, OSError):
+            _raise_if_unreadable(store, run, [p for group in groups for p in group])
+            raise
+    return store.uri_for(final)
+
+
+def _workers(paths: list[Path]) -> list[str]:
+    """The distinct spec processes the timings shards name (one column of each, already local)."""
+    found: set[str] = set()
+    for path in paths:
+        column = pq.read_table(path, columns=["worker"]).column("worker")
+        found.update(str(w) for w in pc.unique(column.drop_null()).to_pylist())
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def _reused_shards(store: Store, run: RunRef) -> Iterator[tuple[dict[int, BatchOutcome], _Local]]:
+    """Each batch's record of rows copied from earlier runs, and a local path for its files."""
+    keys = [k for k in store.list_keys(run.key(f"{REUSED}/")) if k.endswith(f"/{COMMIT}")]
+    with tempfile.TemporaryDirectory(prefix="scythe-gather-reused-") as tmp:
+        folder = None if isinstance(store, LocalStore) else Path(tmp)
+        records = {}
+        for key in keys:
+            batch = int(key.rsplit("/", 2)[-2])
+            record = parse_outcome(store.get_bytes(key), batch)
+            if record is None:
+                raise ScytheError(f"{_relative(run, key)} is not a valid record of reused rows")
+            if folder is not None:
+                for file in _shard_files(record):
+                    store.get_file(
+                        reused_shard(run, batch, file), local_path(store, run, batch, file, folder)
+                    )
+            records[batch] = record
+        yield records, lambda o, file: local_path(store, run, o.batch, file, folder)
 
 
 def _spec_seconds(outcomes: Sequence[BatchOutcome]) -> float | None:
@@ -192,7 +260,8 @@ def _relative(run: RunRef, key: str) -> str:
 def _shard_files(outcome: BatchOutcome | None) -> list[str]:
     if outcome is None:
         return []
-    named = [outcome.scalars, outcome.file_refs, outcome.errors, *(f.file for f in outcome.frames.values())]
+    named = [outcome.scalars, outcome.file_refs, outcome.errors, outcome.timings]
+    named += [f.file for f in outcome.frames.values()]
     return [f for f in named if f]
 
 
@@ -279,22 +348,28 @@ def unified_schema_of(fields: list[pa.Field], index: list[str]) -> pa.Schema:
     return schema.with_metadata(meta)
 
 
-def concat_parquet(paths: list[Path], index: list[str], dest: Path) -> None:
-    """Stream `paths` into one Parquet file at `dest` with a MultiIndex of `index`."""
-    schema = unified_schema(paths, index)
-    # The next shard is read (and cast) in a thread while this one is encoded: pyarrow releases
-    # the GIL for both, and at most two shards are in memory.
+def concat_parquet(groups: Sequence[Path | Sequence[Path]], index: list[str], dest: Path) -> None:
+    """Stream `groups` into one Parquet file at `dest` with a MultiIndex of `index`; a group of
+    several files (a batch's executed and reused rows) is merged in sort_index order."""
+    listed = [[g] if isinstance(g, Path) else list(g) for g in groups]
+    schema = unified_schema([p for group in listed for p in group], index)
+    # The next group is read (and cast) in a thread while this one is encoded: pyarrow releases
+    # the GIL for both, and at most two groups are in memory.
     with pq.ParquetWriter(dest, schema) as writer, ThreadPoolExecutor(max_workers=1) as reader:
-        upcoming = [reader.submit(_read_conformed, path, schema) for path in paths[:1]]
-        for position in range(len(paths)):
+        upcoming = [reader.submit(_read_group, group, schema) for group in listed[:1]]
+        for position in range(len(listed)):
             table = upcoming.pop().result()
-            if position + 1 < len(paths):
-                upcoming.append(reader.submit(_read_conformed, paths[position + 1], schema))
+            if position + 1 < len(listed):
+                upcoming.append(reader.submit(_read_group, listed[position + 1], schema))
             writer.write_table(table)
 
 
-def _read_conformed(path: Path, schema: pa.Schema) -> pa.Table:
-    return _conform(pq.ParquetFile(path).read(), schema)
+def _read_group(paths: list[Path], schema: pa.Schema) -> pa.Table:
+    tables = [_conform(pq.ParquetFile(path).read(), schema) for path in paths]
+    if len(tables) == 1:
+        return tables[0]
+    merged = pa.concat_tables(tables)
+    return merged.take(pc.sort_indices(merged, [("sort_index", "ascending")]))  # stable: frames keep order
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

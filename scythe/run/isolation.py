@@ -34,6 +34,7 @@ from typing import Any
 from scythe.errors import ScytheError
 from scythe.run.execute import SpecJob, SpecOutcome
 from scythe.run.spec_pool import SpecPool
+from scythe.run.timings import worker_id
 
 FLUSH_SECONDS = 0.05  # the most finished work a dying spec process can take with it
 POLL_SECONDS = 0.5  # how often the task looks at the board between messages
@@ -157,6 +158,8 @@ class _Spread:
             for lease in self.leases:
                 _pool.give_back(lease.process, keep=False)
             raise
+        finally:
+            _pool.leave()
         for lease in self.leases:
             _pool.give_back(lease.process, keep=True)
         return self.outcomes
@@ -169,12 +172,14 @@ class _Spread:
                     self._stop(lease)
                 else:
                     self._hand_back(lease)
-        else:  # borrow while there are more specs left than processes held
-            while len(self.leases) < _pool.size and self._left() > len(self.leases):
+        else:  # borrow, up to a fair share, while there are more specs left than processes held
+            share = _pool.share()
+            while len(self.leases) < share and self._left() > len(self.leases):
                 process = _pool.borrow()
                 if process is None:
                     break
                 self.leases.append(_Lease(process, home=False))
+            self._shed(len(self.leases) - share)
         idle = [lease for lease in self.leases if not lease.jobs]
         for i, lease in enumerate(idle):
             share = -(-len(self.queue) // (len(idle) - i))
@@ -190,6 +195,17 @@ class _Spread:
                 for lease in [lease for lease in self.leases if not lease.jobs and not lease.home]:
                     self._hand_back(lease)
         return bool(busy)
+
+    def _shed(self, excess: int) -> None:
+        """Give back `excess` borrowed processes (more batches now share the pool): idle ones at
+        once, busy ones after the spec they are on (only while no other stop is in flight)."""
+        borrowed = [lease for lease in self.leases if not lease.home]
+        for lease in [lease for lease in borrowed if not lease.jobs][:excess]:
+            self._hand_back(lease)
+            excess -= 1
+        if excess > 0 and not any(lease.stopping for lease in borrowed):
+            for lease in [lease for lease in borrowed if lease.jobs][:excess]:
+                self._stop(lease)
 
     def _hand_back(self, lease: _Lease) -> None:
         self.leases.remove(lease)
@@ -213,7 +229,7 @@ class _Spread:
         """Take what arrives within POLL_SECONDS; give up on processes that died or overran."""
         busy = [lease for lease in self.leases if lease.jobs]
         ends = [(lease.process.conn, lease.process.process.sentinel) for lease in busy]
-        ready = wait([end for pair in ends for end in pair], timeout=POLL_SECONDS)
+        ready = set(wait([end for pair in ends for end in pair], timeout=POLL_SECONDS))  # O(1) lookups below
         for lease, (conn, sentinel) in zip(busy, ends, strict=True):
             if conn in ready:
                 self._receive(lease)
@@ -248,7 +264,16 @@ class _Spread:
         """The lease's process is given up on: the culprit's outcome; a home gets a new process."""
         if culprit.error is not None:
             index = self.by_position[culprit.position].index
-            self.outcomes[culprit.position] = SpecOutcome(culprit.position, error={**index, **culprit.error})
+            ended, spent = time.time(), time.monotonic() - lease.process.board[1]  # its last attempt
+            self.outcomes[culprit.position] = SpecOutcome(
+                culprit.position,
+                error={**index, **culprit.error},
+                seconds=round(spent, 6),
+                started=ended - spent,
+                finished=ended,
+                attempts=1,
+                worker=worker_id(lease.process.process.pid),
+            )
         self._requeue(lease)
         if lease.home:
             lease.process = _pool.replace(lease.process)
@@ -321,7 +346,10 @@ def child_loop(jobs: list[SpecJob], run_one: RunOne, conn: Connection, board: An
             done = run_one(job, mark)
             spent = time.perf_counter() - began
             bundle.append(
-                (done.position, done.scalars, done.file_refs, done.frames, done.error, done.refused, spent)
+                (
+                    *(done.position, done.scalars, done.file_refs, done.frames, done.error, done.refused),
+                    *(spent, done.started, done.finished, done.attempts, done.worker),
+                )
             )
             board[0] = IDLE
             if time.monotonic() - last >= FLUSH_SECONDS:
@@ -343,7 +371,7 @@ def _drain(log: io.StringIO) -> str:
 def preload(modules: list[str]) -> None:
     """Import `modules` once in the fork server, so each spec process starts warm (a Hatchet
     worker calls this with its experiments' modules before serving)."""
-    ForkServerContext().set_forkserver_preload(["scythe.run.task", *modules])
+    ForkServerContext().set_forkserver_preload(["scythe.run.task", *modules, "scythe.run.frozen"])
 
 
 def context() -> ForkContext | ForkServerContext:

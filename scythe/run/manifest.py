@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from scythe._git import git
 from scythe.errors import ScytheError
 from scythe.registry import split_ref
-from scythe.run.layout import MANIFEST, RunRef, is_run_id, is_store_name, store_name
+from scythe.run.layout import MANIFEST, RUN_ID_FORMAT, RunRef, is_run_id, is_store_name, store_name
 from scythe.store import Store
 
 
@@ -144,26 +144,111 @@ def git_sha(where: Path) -> str | None:
     return git(where, "rev-parse", "HEAD", timeout=10) or None
 
 
+LATEST = "latest"
+_ID_SHAPE = "0000-00-00_00-00-00"  # a run id's shape: digits where 0, these separators elsewhere
+SHOWN_CANDIDATES = 5
+LATEST_WINDOW = 120  # seconds: ids this close to the greatest may have been bumped past it
+
+
 def find_run(store: Store, ref: str) -> RunRef:
-    """`experiment/version/run_id` or a bare run id, searched across the store."""
-    parts = ref.strip("/").split("/")
-    if len(parts) == 3:
+    """The run a user's RUN names, or one line saying why none (or which several) it names.
+
+    RUN is `experiment/version/run_id`, a run id, a unique prefix of one (`2026-12-02_05`, also
+    after `experiment/version/`), `latest` (the store's newest allocated run), or
+    `EXPERIMENT@latest` / `EXPERIMENT/VERSION@latest`: typing a full timestamp is the most
+    common thing a researcher does with a run, so every command takes the short forms.
+    """
+    text = ref.strip().strip("/")
+    head, at, tag = text.partition("@")
+    if at:
+        if tag != LATEST or not head:
+            raise ScytheError(
+                f"{ref!r} is not a run: after '@' only 'latest' is understood, e.g. EXPERIMENT@latest"
+            )
+        return _latest(store, ref, _runs_under(store, head))
+    if text == LATEST:
+        return _latest(store, ref, list_runs(store))
+    parts = text.split("/")
+    if len(parts) == 3 and is_run_id(parts[2]):
         run = RunRef(store=store.uri, experiment=parts[0], version=parts[1], run_id=parts[2])
         read_manifest(store, run)
         return run
-    if len(parts) != 1 or not is_run_id(parts[0]):
-        raise ScytheError(f"{ref!r} is not a run: give experiment/version/run_id or a run id")
-    matches = [
-        RunRef(store=store.uri, experiment=e, version=v, run_id=ref)
-        for e in store.children("")
-        if is_store_name(e)
-        for v in store.children(e)
-        if is_store_name(v) and ref in store.children(f"{e}/{v}")
+    if len(parts) == 3 and _is_id_prefix(parts[2]):
+        return _unique(store, ref, parts[2], _runs_under(store, f"{parts[0]}/{parts[1]}"))
+    if len(parts) == 1 and _is_id_prefix(parts[0]):
+        return _unique(store, ref, parts[0], list_runs(store))
+    experiment = len(parts) == 1 and is_store_name(text) and text in store.children("")
+    hint = f"; {text}@latest names the experiment's newest run" if experiment else ""
+    raise ScytheError(
+        f"{ref!r} is not a run: give experiment/version/run_id, a run id or a unique prefix of one, "
+        f"latest or EXPERIMENT@latest{hint}"
+    )
+
+
+def _is_id_prefix(text: str) -> bool:
+    """Whether `text` is the start of a run id (`2026-12`), so it is looked up as a prefix."""
+    if not text or len(text) > len(_ID_SHAPE):
+        return False
+    return all(c.isdigit() if s == "0" else c == s for c, s in zip(text, _ID_SHAPE, strict=False))
+
+
+def _runs_under(store: Store, head: str) -> list[RunRef]:
+    """The runs of `experiment` or `experiment/version` (one line if there are none)."""
+    names = head.split("/")
+    if len(names) > 2:
+        raise ScytheError(f"{head!r} is not an experiment or experiment/version (before @latest)")
+    experiment = store_name(names[0], "an experiment")
+    versions = [store_name(names[1], "a version")] if len(names) == 2 else store.children(experiment)
+    found = [
+        RunRef(store=store.uri, experiment=experiment, version=v, run_id=r)
+        for v in versions
+        if is_store_name(v)
+        for r in store.children(f"{experiment}/{v}")
+        if is_run_id(r)
     ]
+    if not found:
+        here = sorted(e for e in store.children("") if is_store_name(e))
+        listed = f" (experiments here: {', '.join(here)})" if here else " (it holds no runs)"
+        raise ScytheError(f"no run of {head} in {store.uri}{listed}")
+    return found
+
+
+def _latest(store: Store, ref: str, runs: list[RunRef]) -> RunRef:
+    """The most recently allocated of `runs` (a run still being written has no manifest, and
+    does not count). Run ids are their allocation's second, moved on past ids taken in the same
+    version, so a run allocated later can hold a smaller id than another version's: the runs
+    within `LATEST_WINDOW` of the greatest id are told apart by their manifests' times. Only
+    those are looked at (a store of 10^3 runs costs a few requests, not 10^3)."""
+    close: list[RunRef] = []
+    for run in sorted(runs, key=lambda r: r.run_id, reverse=True):
+        if close and (_id_time(close[0].run_id) - _id_time(run.run_id)).total_seconds() > LATEST_WINDOW:
+            break
+        if store.exists(run.key(MANIFEST)):
+            close.append(run)
+    if not close:
+        raise ScytheError(f"no allocated run for {ref!r} in {store.uri}")
+    if len(close) == 1:
+        return close[0]
+    return max(close, key=lambda r: (read_manifest(store, r).created_at, r.run_id, r.prefix))
+
+
+def _id_time(run_id: str) -> datetime:
+    return datetime.strptime(run_id, RUN_ID_FORMAT)
+
+
+def _unique(store: Store, ref: str, prefix: str, runs: list[RunRef]) -> RunRef:
+    """The one run whose id is `prefix` or starts with it; one line listing them if several do."""
+    exact = [r for r in runs if r.run_id == prefix]
+    matches = sorted(exact or [r for r in runs if r.run_id.startswith(prefix)], key=lambda r: r.prefix)
     if not matches:
         raise ScytheError(f"no run {ref!r} in {store.uri}")
     if len(matches) > 1:
-        raise ScytheError(f"run id {ref!r} is ambiguous: " + ", ".join(m.prefix for m in matches))
+        shown = ", ".join(m.prefix for m in matches[:SHOWN_CANDIDATES])
+        more = f" and {len(matches) - SHOWN_CANDIDATES} more" if len(matches) > SHOWN_CANDIDATES else ""
+        what, fix = (
+            ("run id", "give experiment/version/run_id") if exact else ("run id prefix", "give more of it")
+        )
+        raise ScytheError(f"{what} {ref!r} is ambiguous: {shown}{more}; {fix}")
     return matches[0]
 
 

@@ -34,6 +34,7 @@ class SpecPool(Generic[P]):
         self._idle: list[P] = []
         self._alive = 0  # started and not given up: idle + held
         self._waiting = 0  # threads blocked in `acquire`
+        self._homes = 0  # batches holding a home process (acquired, not yet `leave`n)
         self._lock = threading.Condition()
 
     def resize(self, size: int) -> None:
@@ -52,7 +53,26 @@ class SpecPool(Generic[P]):
             finally:
                 self._waiting -= 1
             found = self._take()
-        return self._ready(found)
+            self._homes += 1
+        try:
+            return self._ready(found)
+        except BaseException:
+            self.leave()
+            raise
+
+    def leave(self) -> None:
+        """A batch that `acquire`d is done: its home no longer counts towards the fair share."""
+        with self._lock:
+            self._homes = max(0, self._homes - 1)
+
+    def share(self) -> int:
+        """Processes a batch may hold while others run: an equal part of `size` for each batch
+        holding a home (all of them for a batch alone). Without it the first of two batches that
+        arrive a second apart (Hatchet dispatches in ticks) borrows every process and the second
+        runs its specs on one: measured, 1,023 × 0.5 s on 256 processes in 2 batches took 8–11 s
+        of a 2 s ideal."""
+        with self._lock:
+            return max(1, -(-self.size // max(1, self._homes)))
 
     def borrow(self) -> P | None:
         """An idle process (or a new one, below `size`) unless a batch waits for one: never blocks."""

@@ -9,7 +9,7 @@ size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from scythe.design import DesignSource, DesignValidator
 from scythe.errors import DesignError
 from scythe.registry import Experiment
+from scythe.run import reuse
 from scythe.run.artifacts import upload_local_files
 from scythe.run.features import FeatureColumns, defines_features
 from scythe.run.layout import INPUT_ARTIFACTS, IO_SPEC, SPECS, RunRef
@@ -221,15 +222,43 @@ def _chunk_table(
 
 
 def write_run(
-    store: Store, run: RunRef, manifest: Manifest, experiment: Experiment[Any, Any], staged: Staged
-) -> None:
-    """Steps 2–3: input files, then specs.pq and the batch inputs, the io spec, the manifest last."""
+    store: Store,
+    run: RunRef,
+    manifest: Manifest,
+    experiment: Experiment[Any, Any],
+    staged: Staged,
+    reuse_from: Sequence[RunRef] = (),
+) -> int:
+    """Steps 2–3: input files, the specs' keys, specs.pq and the batch inputs, the io spec, the
+    manifest last. Specs `reuse_from` succeeded on are copied, not put in a batch input
+    (`scythe.run.reuse`); returns how many."""
     uploaded = upload_local_files(set().union(*staged.local_files.values()), store, run)
     uris = {str(path): artifact.uri for path, artifact in uploaded.items()}
-    with _RunWriter(store, run, manifest, staged.folder / SPECS) as writer:
+
+    def tables() -> Iterator[pa.Table]:
         for chunk in staged.chunks:
             table = _read_chunk(chunk, staged.schema)
-            writer.write(_with_run_columns(_with_uris(table, staged.local_files, uris), run))
+            yield _with_run_columns(_with_uris(table, staged.local_files, uris), run)
+
+    names, files = reuse.key_fields(experiment.input_spec)
+    # With sources, the keys must be known before any batch input is cut: a first pass over the
+    # staged chunks; without, they are computed in the one pass that writes.
+    keyed = [reuse.keys_table(table, names, files) for table in tables()] if reuse_from else []
+    hits = reuse.find_hits(store, reuse_from, pa.concat_tables(keyed), names, files) if keyed else None
+    skip = pa.array(hits.new, pa.int64()) if hits is not None and len(hits.new) else None
+    index_names = experiment.input_spec.index_fields(manifest.computed_features)
+    hit_index = []
+    with _RunWriter(store, run, manifest, staged.folder / SPECS, skip) as writer:
+        for table in tables():
+            if not reuse_from:
+                keyed.append(reuse.keys_table(table, names, files))
+            if skip is not None:
+                hit = table.filter(pc.is_in(table.column("sort_index"), value_set=skip))
+                hit_index.append(hit.select([n for n in index_names if n in table.column_names]))
+            writer.write(table)
+    put_table(store, run.key(reuse.KEYS), pa.concat_tables(keyed))
+    if hits is not None and skip is not None:
+        reuse.copy_hits(store, run, manifest, hits, pa.concat_tables(hit_index), index_names)
     store.put_file(run.key(SPECS), staged.folder / SPECS)
     io = {"experiment": experiment.name, **io_schema(experiment.input_spec, experiment.output_spec)}
     store.put_bytes(run.key(IO_SPEC), yaml.safe_dump(io, sort_keys=False).encode())
@@ -241,6 +270,7 @@ def write_run(
     }
     store.put_bytes(run.key(INPUT_ARTIFACTS), yaml.safe_dump(artifacts, sort_keys=False).encode())
     write_manifest(store, run, manifest)
+    return len(skip) if skip is not None else 0
 
 
 def _read_chunk(path: Path, schema: pa.Schema) -> pa.Table:
@@ -292,8 +322,11 @@ class _RunWriter:
     inputs are written by a thread pool (S3 PUTs overlap; Parquet encoding releases the GIL).
     """
 
-    def __init__(self, store: Store, run: RunRef, manifest: Manifest, specs_path: Path) -> None:
+    def __init__(
+        self, store: Store, run: RunRef, manifest: Manifest, specs_path: Path, skip: pa.Array | None = None
+    ) -> None:
         self.store, self.run, self.manifest = store, run, manifest
+        self.skip = skip  # the sort_index of specs copied from earlier runs: in no batch input
         self.specs_path = specs_path
         self.specs: pq.ParquetWriter | None = None
         self.pending_specs: list[pa.Table] = []
@@ -341,7 +374,10 @@ class _RunWriter:
             size = len(self.manifest.batch_range(self.batch))
             if len(rows) < size:
                 break
-            self._submit(self.run.batch_input(self.batch), rows.slice(0, size).combine_chunks())
+            batch = rows.slice(0, size).combine_chunks()
+            if self.skip is not None:
+                batch = batch.filter(pc.invert(pc.is_in(batch.column("sort_index"), value_set=self.skip)))
+            self._submit(self.run.batch_input(self.batch), batch)
             rows = rows.slice(size)
             self.batch += 1
         self.pending_batch = [rows] if rows is not None and len(rows) else []

@@ -20,14 +20,15 @@ import pyarrow.parquet as pq
 
 from scythe.context import using_logger, using_settings
 from scythe.registry import load_experiment
-from scythe.run import isolation
+from scythe.run import isolation, spec_logs, timings
 from scythe.run.commits import BatchOutcome, FrameShard
 from scythe.run.execute import SpecJob, SpecOutcome, alarm_handler, run_spec
 from scythe.run.layout import COMMIT, RESULTS, RunRef
-from scythe.run.manifest import cached_manifest
+from scythe.run.manifest import Manifest, cached_manifest
 from scythe.settings import ScytheSettings, get_settings
 from scythe.store import Store, put_table
 
+TIMINGS = "timings.pq"  # a batch's timings shard (`scythe.run.timings`)
 GRACE_SECONDS = 2.0  # past its timeout, an attempt's in-process alarm has this long before a kill
 
 _Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -36,7 +37,7 @@ _Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 class _Rows:
     """What a batch accumulates before it is written, in the batch's spec order."""
 
-    def __init__(self, outcomes: dict[int, SpecOutcome]) -> None:
+    def __init__(self, outcomes: dict[int, SpecOutcome], jobs: list[SpecJob], batch: int) -> None:
         self.scalars: list[dict[str, Any]] = []
         self.file_refs: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
@@ -45,6 +46,10 @@ class _Rows:
         self.seconds = sum(o.seconds for o in outcomes.values())  # the specs' own, not the batch's wall
         for position in sorted(outcomes):
             self.add(outcomes[position])
+        self.timing_index = [job.index for job in jobs if job.position in outcomes]
+        self.timings = [
+            timings.spec_row(outcomes[job.position], batch) for job in jobs if job.position in outcomes
+        ]
 
     def add(self, outcome: SpecOutcome) -> None:
         if outcome.error is not None:
@@ -74,7 +79,7 @@ def run_batch(
     A store that refuses a write (full, read-only) raises `StoreWriteError` for the whole task, a
     spec's returned file included: the batch stays uncommitted, and `scythe resume` runs it again.
     """
-    started = time.perf_counter()
+    started, began = time.perf_counter(), timings.now()
     settings = settings or get_settings()
     store = settings.open_store(run.store)
     manifest = cached_manifest(store, run)
@@ -91,15 +96,16 @@ def run_batch(
     outcomes = isolation.run_isolated(
         jobs,
         _spec_process,
-        (run, settings, workflow_run_id),
+        (run, settings, workflow_run_id, manifest),  # the manifest travels: no GET per spec process
         hard_limit=manifest.timeout + GRACE_SECONDS,
         on_log=lambda text: _relay(text, buffer, logger),
     )
     refused = next((o.refused for o in outcomes.values() if o.refused is not None), None)
     if refused is not None:  # a spec's output could not be stored: the batch stays uncommitted
         raise refused
-    outcome = _write_shard(store, run, batch, _Rows(outcomes))
+    outcome = _write_shard(store, run, batch, _Rows(outcomes, jobs, batch))
     outcome.seconds = round(time.perf_counter() - started, 6)
+    outcome.started, outcome.finished = began, timings.now()
     if buffer.getvalue():
         store.put_bytes(run.shard(batch, "log.txt"), buffer.getvalue().encode())
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
@@ -117,18 +123,19 @@ def _spec_process(
     run: RunRef,
     settings: ScytheSettings,
     workflow_run_id: str | None,
+    manifest: Manifest,
     jobs: list[SpecJob],
     conn: Any,
     board: Any,
 ) -> None:
     """One request in the spec process: the same experiment, store and manifest as its task."""
     store = settings.open_store(run.store)
-    manifest = cached_manifest(store, run)
     experiment = load_experiment(manifest.experiment_ref)
     log = io.StringIO()
 
     def run_one(job: SpecJob, mark: Any) -> SpecOutcome:
-        return run_spec(experiment, manifest, job, workflow_run_id, store, run, mark)
+        with spec_logs.section(log, int(job.index.get("sort_index", job.position))):  # issue 14.7: per spec
+            return run_spec(experiment, manifest, job, workflow_run_id, store, run, mark)
 
     with using_logger(_capturing_logger(log)), using_settings(settings), alarm_handler():
         isolation.child_loop(jobs, run_one, conn, board, log)
@@ -161,6 +168,9 @@ def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutc
     outcome.scalars = _put_rows(store, run, batch, "scalars.pq", out.scalars)
     outcome.file_refs = _put_rows(store, run, batch, "result_file_refs.pq", out.file_refs)
     outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
+    if out.timings:
+        put_table(store, run.shard(batch, TIMINGS), timings.timing_table(out.timing_index, out.timings))
+        outcome.timings = TIMINGS
     for name, frames in out.frames.items():
         file = f"df-{name}.pq"
         put_table(store, run.shard(batch, file), pa.concat_tables(frames, promote_options="permissive"))
@@ -252,13 +262,15 @@ def commit_lost_batch(
         f"batch {batch} ran {attempts} times and never committed: its worker was lost each time "
         "(killed, out of memory, preempted) or the task itself failed; its specs were not run again"
     )
-    outcomes = {}
+    outcomes, jobs = {}, []
     for position, row in enumerate(_read_rows(store, run, batch)):
         if root_workflow_run_id:
             row["root_workflow_run_id"] = root_workflow_run_id
         index = {name: row.get(name) for name in index_names}
         error = {"error_type": "WorkerLost", "message": message, "traceback": "", "attempts": attempts}
-        outcomes[position] = SpecOutcome(position, error={**index, **error})
-    outcome = _write_shard(store, run, batch, _Rows(outcomes))
+        outcomes[position] = SpecOutcome(position, error={**index, **error}, attempts=attempts)
+        jobs.append(SpecJob(position, row, index))
+    outcome = _write_shard(store, run, batch, _Rows(outcomes, jobs, batch))
+    outcome.finished = timings.now()
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
     return outcome

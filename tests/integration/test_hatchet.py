@@ -43,7 +43,7 @@ def test_building_energy_2000_specs_match_embedded(stack_env: Stack, tmp_path: P
     local = allocate(simulate, design, store=local_store, backend="embedded", workers=2, progress=False)
     assert (remote.succeeded, remote.failed) == (2000, 0)
     got, want = load(remote.run.prefix, store=uri), load(local.run.prefix, store=local_store)
-    assert set(got) == set(want) == {"scalars", "errors", "monthly"}  # errors: always there (item 13)
+    assert set(got) == set(want) == {"scalars", "errors", "monthly", "timings"}  # errors: always there
     assert got["errors"].empty
     assert want["errors"].empty
     same(

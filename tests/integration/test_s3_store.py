@@ -48,7 +48,7 @@ def test_embedded_run_on_an_s3_store(stack_env: Stack, tmp_path: Path) -> None:
     result = allocate(square, design, store=uri, workers=2, batch_size=5, progress=False)
     assert (result.succeeded, result.failed) == (19, 1)
     frames = load(result.run.prefix, store=uri)
-    assert set(frames) == {"scalars", "errors", "series"}
+    assert set(frames) == {"scalars", "errors", "series", "timings"}
     assert len(frames["scalars"]) == 19
     files = download(result.run.run_id, tmp_path / "dl", store=uri)
     assert (tmp_path / "dl" / result.run.run_id / "final" / "scalars.pq") in files

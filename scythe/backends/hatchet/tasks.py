@@ -191,6 +191,7 @@ def gather_run(store: Store, run: RunRef) -> dict[str, Any]:
     from scythe.run.manifest import read_manifest
 
     if store.exists(run.key(FINAL_SUMMARY)):
-        return GatherSummary.model_validate_json(store.get_bytes(run.key(FINAL_SUMMARY))).model_dump()
+        done = GatherSummary.model_validate_json(store.get_bytes(run.key(FINAL_SUMMARY)))
+        return done.model_dump(mode="json")
     manifest = read_manifest(store, run)
-    return gather_experiment(store, run, manifest).model_dump()
+    return gather_experiment(store, run, manifest).model_dump(mode="json")  # its datetimes as text

@@ -21,6 +21,7 @@ from typing import Any
 
 from scythe.backends import DEFAULT_WORKER_NAME
 from scythe.backends.hatchet import client
+from scythe.backends.hatchet.capacity import PROCESSES_LABEL
 from scythe.backends.hatchet.tasks import define_tasks
 from scythe.errors import ScytheError
 from scythe.registry import (
@@ -79,10 +80,16 @@ def default_processes() -> int:
 
 
 def worker_counts(processes: int | None, slots: int | None) -> tuple[int, int]:
-    """(processes, slots) from what was given: either alone sets both (`--slots N` alone keeps
-    its old meaning, N tasks each with a process of its own); neither, one per usable core."""
-    processes = processes or slots or default_processes()
-    return processes, slots or processes
+    """(processes, slots) from what was given: `--slots N` alone keeps its old meaning (N tasks
+    each with a process of its own); neither, one of each per usable core; `--processes N` alone,
+    N processes and at most one slot per core. A slot's per-batch work (S3, Parquet, the Hatchet
+    client) runs in this one process, so slots beyond the cores only queue on its GIL, while each
+    batch spreads its specs over every process no other batch holds (allocation plans for that:
+    1,023 × 0.5 s specs on `--processes 256` of 2 cores are 2 batches of 512, not 256 of 4)."""
+    if slots:
+        return processes or slots, slots
+    processes = processes or default_processes()
+    return processes, min(processes, usable_cores())
 
 
 def serve(
@@ -131,7 +138,8 @@ def start_worker(
     isolation.preload(sorted({e.fn.__module__ for e in experiments}))
     isolation.use_processes(processes or slots)
     workflows = define_tasks(hatchet, experiments, settings)
-    worker = hatchet.worker(name, slots=slots, labels=labels or None, workflows=workflows)
+    offered = {**(labels or {}), PROCESSES_LABEL: processes or slots}  # read back by allocation
+    worker = hatchet.worker(name, slots=slots, labels=offered, workflows=workflows)
     worker.start()
 
 

@@ -20,6 +20,7 @@ from scythe.backends.slurm import commands
 from scythe.backends.slurm.submission import Resources, SlurmJobs, read_jobs, stopped_by_slurm, submit
 from scythe.errors import BackendError
 from scythe.registry import Experiment
+from scythe.run.batching import Capacity
 from scythe.run.commits import GatherSummary, missing_batches, store_progress
 from scythe.run.layout import FINAL_SUMMARY, RunRef
 from scythe.run.manifest import Manifest
@@ -52,13 +53,13 @@ class SlurmBackend:
             self._config = commands.config()
         return self._config
 
-    def slots(self, experiment: Experiment[Any, Any]) -> int | None:
+    def capacity(self, experiment: Experiment[Any, Any]) -> Capacity | None:
         """Elements that fit at once: the partition's CPUs over each element's CPUs."""
         cpus = commands.partition_cpus(self.resources.partition)
         if cpus is None:
             return None
         slots = max(1, cpus // self.resources.cpus_per_task)
-        return min(slots, self.resources.array_limit or slots)
+        return Capacity(min(slots, self.resources.array_limit or slots), spread=self.resources.cpus_per_task)
 
     def check(self, experiment: Experiment[Any, Any]) -> None:
         """The controller answers and would take the run's elements (partition, account, walltime,

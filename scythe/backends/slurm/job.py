@@ -21,9 +21,17 @@ from scythe.settings import get_settings
 
 
 def run_element(run: RunRef, offset: int) -> int:
-    """Run this array element's batch; the exit code Slurm records."""
+    """Run this array element's batch, its specs spread over every CPU Slurm gave the element
+    (`--cpus-per-task`: that many spec processes, as a Hatchet worker's `--processes`); the exit
+    code Slurm records."""
+    from scythe.run import isolation
     from scythe.run.task import run_batch
 
+    cpus = int(os.environ.get("SLURM_CPUS_PER_TASK") or 1)
+    if cpus > 1:
+        manifest = read_manifest(get_settings().open_store(run.store), run)
+        isolation.preload([manifest.experiment_ref.split(":")[0]])
+        isolation.use_processes(cpus)
     batch = offset + int(os.environ["SLURM_ARRAY_TASK_ID"])
     job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", ""))
     outcome = run_batch(run, batch, workflow_run_id=f"slurm-{job}_{batch}", settings=get_settings())
