@@ -134,3 +134,15 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "200"
     return env
+
+
+@pytest.fixture
+def executions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder each execution of a `memo_experiments` spec leaves a file in (forked workers
+    inherit the variable); `memo_experiments.executed` reads and empties it."""
+    from memo_experiments import EXECUTIONS
+
+    folder = tmp_path / "executions"
+    folder.mkdir()
+    monkeypatch.setenv(EXECUTIONS, str(folder))
+    return folder

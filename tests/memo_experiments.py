@@ -20,6 +20,14 @@ EXECUTIONS = "SCYTHE_TEST_EXECUTIONS"  # where each execution leaves a file
 FIXED = "SCYTHE_TEST_FIXED"  # set: `fixable` no longer fails
 
 
+def executed(folder: Path) -> list[int]:
+    """The sort_index of every execution since the last call (the files are taken away)."""
+    ran = sorted(int(p.name.split("-")[0]) for p in folder.iterdir())
+    for p in folder.iterdir():
+        p.unlink()
+    return ran
+
+
 class SizedInput(ExperimentInputSpec):
     x: float = Field(ge=0, le=1000)
     n: int = Field(default=1, ge=1, le=5)

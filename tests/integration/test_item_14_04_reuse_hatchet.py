@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from memo_experiments import EXECUTIONS, counted
+from memo_experiments import EXECUTIONS, counted, executed
 
 from integration.conftest import Stack
 from scythe import allocate
 from scythe.results import load
-
-
-def executed(folder: Path) -> list[int]:
-    ran = sorted(int(p.name.split("-")[0]) for p in folder.iterdir())
-    for p in folder.iterdir():
-        p.unlink()
-    return ran
 
 
 def design(n: int) -> pd.DataFrame:

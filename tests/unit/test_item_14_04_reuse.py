@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import scythe
-from memo_experiments import EXECUTIONS, FIXED, counted, fixable
+from memo_experiments import EXECUTIONS, FIXED, counted, executed, fixable
 from sample_experiments import reporter
 
 from scythe import allocate
@@ -18,23 +18,6 @@ from scythe.run.gather import gather_experiment
 from scythe.run.manifest import read_manifest
 from scythe.run.task import run_batch
 from scythe.store import LocalStore
-
-
-@pytest.fixture
-def executions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The folder each execution of a spec leaves a file in (forked workers inherit the variable)."""
-    folder = tmp_path / "executions"
-    folder.mkdir()
-    monkeypatch.setenv(EXECUTIONS, str(folder))
-    return folder
-
-
-def executed(folder: Path) -> list[int]:
-    """The sort_index of every execution since the last call (the files are taken away)."""
-    ran = sorted(int(p.name.split("-")[0]) for p in folder.iterdir())
-    for p in folder.iterdir():
-        p.unlink()
-    return ran
 
 
 def design(n: int) -> pd.DataFrame:

@@ -9,27 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import scythe
-from memo_experiments import EXECUTIONS, FIXED, fixable
+from memo_experiments import EXECUTIONS, FIXED, executed, fixable
 
 from scythe import allocate
 from scythe.errors import ScytheError
 from scythe.run.rerun import rerun_failed
-
-
-@pytest.fixture
-def executions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "executions"
-    folder.mkdir()
-    monkeypatch.setenv(EXECUTIONS, str(folder))
-    return folder
-
-
-def executed(folder: Path) -> list[int]:
-    ran = sorted(int(p.name.split("-")[0]) for p in folder.iterdir())
-    for p in folder.iterdir():
-        p.unlink()
-    return ran
-
 
 ROWS = pd.DataFrame({"x": [float(10 * i) for i in range(10)]})  # fixable fails x >= 50: 5 of 10
 
