@@ -64,7 +64,7 @@ def gather(
             "scalars": (groups(attrgetter("scalars")), index),
             "result_file_refs": (groups(attrgetter("file_refs")), index),
             "errors": (groups(attrgetter("errors")), index),
-            "timings": (groups(attrgetter("timings")), index),
+            "timings": (groups(attrgetter("timings")), [n for n in index if n in timings.INDEX]),
         }
         records = [*outcomes, *reused.values()]
         for name in sorted({n for o in records for n in o.frames}):

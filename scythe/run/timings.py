@@ -2,9 +2,12 @@
 timing fields of `final/summary.json`.
 
 Kept apart from the researcher's outputs on purpose: scalars.pq holds what the experiment
-computed; timings.pq (same index, one row per spec: succeeded, failed and reused) holds how the
-run went. Every value comes from commit records and shards, never from the clock at gather time,
-so gathering twice gives the same bytes.
+computed; timings.pq (one row per spec: succeeded, failed and reused) holds how the run went.
+Its index is the bookkeeping levels only (`experiment_id, sort_index, root_workflow_run_id`),
+which join it to every other table: with the design's fields as levels too, an input named like
+a timing column (`seconds`, `batch`, `status`…) made the gather fail on duplicate field names.
+Every value comes from commit records and shards, never from the clock at gather time, so
+gathering twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from scythe.run.manifest import Manifest
 
 OK, FAILED, REUSED = "ok", "failed", "reused"
+INDEX = ("experiment_id", "sort_index", "root_workflow_run_id")  # = ExperimentInputSpec.index_bookkeeping
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 #: The columns after the index, in this order, in every shard and in final/timings.pq.
 COLUMNS = pa.schema(
@@ -65,7 +69,11 @@ def _micros(epoch: float | None) -> int | None:
 def timing_table(index: list[dict[str, Any]] | pa.Table, rows: list[dict[str, Any]]) -> pa.Table:
     """The index columns (as the other shards infer them) and then `COLUMNS`, typed explicitly so
     every shard (a reused one's nulls included) has the same schema."""
-    table = index if isinstance(index, pa.Table) else pa.Table.from_pylist(index)
+    rows_index = (
+        [{k: v for k, v in row.items() if k in INDEX} for row in index] if isinstance(index, list) else []
+    )
+    table = index if isinstance(index, pa.Table) else pa.Table.from_pylist(rows_index)
+    table = table.select([name for name in INDEX if name in table.column_names])
     for field in COLUMNS:
         table = table.append_column(field, pa.array([r[field.name] for r in rows], field.type))
     return table
@@ -74,7 +82,7 @@ def timing_table(index: list[dict[str, Any]] | pa.Table, rows: list[dict[str, An
 def timing_columns(index: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     """`index` and then `COLUMNS`, from whole columns (nulls for those not given): for 10^6
     reused rows, no Python row is built."""
-    table = index
+    table = index.select([name for name in INDEX if name in index.column_names])
     for field in COLUMNS:
         given = columns.get(field.name)
         table = table.append_column(

@@ -32,12 +32,14 @@ def test_item_01_timings_hold_one_row_per_spec_with_all_attempts_and_its_process
     scalars = pd.read_parquet(final / "scalars.pq")
     errors = pd.read_parquet(final / "errors.pq")
 
-    assert list(timings.index.names) == list(scalars.index.names)  # the same index, not mixed in
+    # The bookkeeping levels join it to every table (not the inputs: they may be named `seconds`).
+    assert list(timings.index.names) == ["experiment_id", "sort_index", "root_workflow_run_id"]
     assert "seconds" not in scalars.columns
     assert len(timings) == 8
     assert timings.index.get_level_values("sort_index").tolist() == list(range(8))
-    assert set(timings.index[timings["status"] == "failed"]) == set(errors.index)
-    assert set(timings.index[timings["status"] == "ok"]) == set(scalars.index)
+    by_status = timings.reset_index().groupby("status")["sort_index"].apply(set)
+    assert by_status["failed"] == set(errors.index.get_level_values("sort_index"))
+    assert by_status["ok"] == set(scalars.index.get_level_values("sort_index"))
     failed = timings[timings["status"] == "failed"].iloc[0]
     assert failed["attempts"] == 3
     assert failed["seconds"] >= 3 * 0.05
@@ -54,6 +56,17 @@ def test_item_01_timings_hold_one_row_per_spec_with_all_attempts_and_its_process
     assert schema.field("started").type == pa.timestamp("us", tz="UTC")
     assert schema.field("seconds").type == pa.float64()
     assert schema.field("attempts").type == pa.int64()
+
+
+def test_item_01_an_input_named_like_a_timing_column_still_gathers(store: Path) -> None:
+    """`seconds` as a design field made the gather fail (duplicate field names in timings.pq)."""
+    from integration.item_12_experiments import unserved
+
+    design = pd.DataFrame({"x": [1.0, 2.0], "seconds": [0.0, 0.01]})
+    result = allocate(unserved, design, store=str(store), progress=False, workers=1)
+    assert (result.succeeded, result.failed) == (2, 0)
+    timings = pd.read_parquet(_final(store, result.run.prefix) / "timings.pq")
+    assert timings["status"].tolist() == ["ok", "ok"]
 
 
 def test_item_01_summary_json_records_the_run(store: Path) -> None:
@@ -92,7 +105,7 @@ def test_item_01_a_spec_that_kills_its_process_still_has_a_timings_row(store: Pa
     result = allocate(crasher, design, store=str(store), version="1.0.0", progress=False, workers=1)
     timings = pd.read_parquet(_final(store, result.run.prefix) / "timings.pq").reset_index()
     assert len(timings) == 4
-    died = timings[timings["x"] == 7.0].iloc[0]
+    died = timings[timings["sort_index"] == 2].iloc[0]  # x == 7.0
     assert died["status"] == "failed"
     assert re.fullmatch(r".+:\d+", died["worker"])
     assert pd.notna(died["started"])
