@@ -423,17 +423,7 @@ def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: boo
         return run_child("bench.fanout:child_raw_durable", params, env=running.env, log=log).data
 
     def upstream_run(rep: int) -> dict[str, Any]:
-        params = {"n": n, "run_name": f"bench-{uuid.uuid4().hex[:8]}", "factor": 10, "max_depth": 0}
-        argv = [str(UPSTREAM_PY), str(BENCH / "upstream" / "driver.py"), json_dumps(params)]
-        result = run_command(
-            argv,
-            env=running.upstream_env,
-            cwd=BENCH / "upstream",
-            log=logs / f"hatchet-upstream-{n}-{rep}.log",
-        )
-        if result.data["rows"] != n:
-            raise RuntimeError(f"upstream gathered {result.data['rows']} of {n} rows")
-        return {**result.data, "tasks": n + 1}
+        return run_upstream(running, n, {}, logs / f"hatchet-upstream-{n}-{rep}.log")
 
     contenders = [
         Contender(
@@ -471,6 +461,17 @@ def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: boo
         )
     title = f"Hatchet fan-out, {fmt_int(n)} no-op specs, {SLOTS} slots per worker: wall seconds"
     return Comparison(title, contenders).measure(reps)
+
+
+def run_upstream(running: Stack, n: int, extra: dict[str, Any], log: Path) -> dict[str, Any]:
+    """One upstream scythe-engine run of n specs (`bench/upstream/driver.py`, its own venv; `extra`:
+    the driver's other parameters, e.g. the experiment), checked to have gathered every row."""
+    params = {"n": n, "run_name": f"bench-{uuid.uuid4().hex[:8]}", "factor": 10, "max_depth": 0, **extra}
+    argv = [str(UPSTREAM_PY), str(BENCH / "upstream" / "driver.py"), json_dumps(params)]
+    result = run_command(argv, env=running.upstream_env, cwd=BENCH / "upstream", log=log)
+    if result.data["rows"] != n:
+        raise RuntimeError(f"upstream gathered {result.data['rows']} of {n} rows")
+    return {**result.data, "tasks": n + 1}
 
 
 def json_dumps(value: Any) -> str:

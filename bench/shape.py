@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import sys
-import uuid
 from typing import Any
 
 from hatchet_sdk import Context
 from pydantic import BaseModel
 
 from bench.common import BENCH, OUT, Column, Comparison, Contender, Report, Size, Verdict, fmt_int, run_child
-from bench.common import run_command as run_upstream
-from bench.fanout import BUCKET, UPSTREAM_PY, Stack, ensure_upstream_venv, stack
+from bench.fanout import BUCKET, UPSTREAM_PY, Stack, ensure_upstream_venv, run_upstream, stack
 
 #: (specs, seconds a spec, slots): upstream's shape at full size, a small one for smoke.
 SHAPES: dict[str, tuple[int, float, int]] = {"full": (1023, 0.5, 256), "smoke": (63, 0.2, 16)}
@@ -227,15 +224,8 @@ def _compare(running: Stack, n: int, seconds: float, slots: int, reps: int, *, u
         return go
 
     def upstream_run(rep: int) -> dict[str, Any]:
-        params = {"n": n, "run_name": f"shape-{uuid.uuid4().hex[:8]}", "factor": 10, "max_depth": 0}
-        params |= {"experiment": "sleep", "x": seconds}
-        argv = [str(UPSTREAM_PY), str(BENCH / "upstream" / "driver.py"), json.dumps(params)]
-        result = run_upstream(
-            argv, env=running.upstream_env, cwd=BENCH / "upstream", log=logs / f"shape-upstream-{rep}.log"
-        )
-        if result.data["rows"] != n:
-            raise RuntimeError(f"upstream gathered {result.data['rows']} of {n} rows")
-        return {**result.data, "tasks": n + 1}
+        extra = {"experiment": "sleep", "x": seconds}
+        return run_upstream(running, n, extra, logs / f"shape-upstream-{rep}.log")
 
     contenders = [
         Contender(
