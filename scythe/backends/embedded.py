@@ -38,6 +38,34 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def lanes(workers: int) -> tuple[int, int]:
+    """(task processes, spec processes each) for `workers` slots. Up to one per core, a slot is a
+    task process with one spec process, as always; beyond that the pool keeps one task process per
+    core, each spreading its batch over `workers ÷ cores` spec processes (as a Hatchet worker's
+    `--processes`), so 256 slots on 2 cores are 258 processes, not 512, and per-batch work (reading
+    inputs, writing shards, committing) is not spread thin over 256 processes sharing 2 cores."""
+    cores = default_workers()
+    if workers <= cores:
+        return max(1, workers), 1
+    return cores, workers // cores
+
+
+def _sizes(workers: int, processes: int) -> list[int]:
+    """`workers` spec processes dealt over `processes` task processes, as evenly as they go."""
+    return [workers // processes + (i < workers % processes) for i in range(processes)]
+
+
+def _spread_init(sizes: Any, taken: Any) -> None:
+    """A task process's initializer: take the next size off the list and start that many spec
+    processes (forked from it under the driver's frozen heap)."""
+    from scythe.run.isolation import spread_over
+
+    with taken.get_lock():
+        mine = sizes[taken.value % len(sizes)]
+        taken.value += 1
+    spread_over(mine)
+
+
 def execute(
     run: RunRef,
     manifest: Manifest,
@@ -50,10 +78,15 @@ def execute(
     """Run `batches` of `run` and return their commit records, in completion order."""
     if not batches:
         return []
-    n = max(1, min(workers or default_workers(), len(batches)))
+    slots = workers or default_workers()
+    n = max(1, min(lanes(slots)[0], len(batches)))
     outcomes: list[BatchOutcome] = []
     context = multiprocessing.get_context("fork")
-    with _frozen_heap(), ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+    spread: dict[str, Any] = {}
+    if lanes(slots)[1] > 1:  # more slots than cores: each task process spreads its batches
+        sizes, taken = context.Array("i", _sizes(slots, n), lock=False), context.Value("i", 0)
+        spread = {"initializer": _spread_init, "initargs": (sizes, taken)}
+    with _frozen_heap(), ProcessPoolExecutor(max_workers=n, mp_context=context, **spread) as pool:
         one_batch = functools.partial(run_batch, settings=settings)
         futures: dict[Future[BatchOutcome], int] = {pool.submit(one_batch, run, b): b for b in batches}
         total = sum(len(manifest.batch_range(b)) for b in batches)
@@ -105,8 +138,9 @@ class EmbeddedBackend:
         """Anything importable runs here."""
 
     def capacity(self, experiment: Experiment[Any, Any]) -> Capacity | None:
-        """Its pool's processes, one batch (and one spec) each."""
-        return Capacity(self.workers or default_workers())
+        """Its pool's task processes, one batch each, spread over `lanes` spec processes."""
+        slots, spread = lanes(self.workers or default_workers())
+        return Capacity(slots, spread=spread)
 
     def submit(self, store: Store, run: RunRef, manifest: Manifest, shape: RecursionMap | None) -> None:
         """Nothing to start: `wait` runs the batches (there is no tree to shape)."""

@@ -102,6 +102,13 @@ def use_processes(n: int) -> None:
     _pool.warm()
 
 
+def spread_over(n: int) -> None:
+    """Give this single-threaded process `n` spec processes, forked from it and started now (an
+    embedded task process with more slots than cores: `scythe.backends.embedded.lanes`)."""
+    _pool.resize(n)
+    _pool.warm()
+
+
 def run_isolated(
     jobs: list[SpecJob],
     handler: Handler,

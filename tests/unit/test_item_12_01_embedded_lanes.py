@@ -1,0 +1,40 @@
+"""Issue 12 item 1 on the embedded backend: more slots than cores are spec processes, not task
+processes. `workers=256` on 2 cores was 256 task processes with a spec process each (512 processes
+sharing 2 cores; 5,120 × 1 s specs took 37.8 s of a 20 s ideal); now one task process per core
+spreads its batch over `workers ÷ cores` spec processes, as a Hatchet worker's `--processes`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from worker_witness import witness
+
+from scythe.backends import embedded
+from scythe.results import load
+from scythe.run.allocation import allocate
+from scythe.run.batching import Capacity
+from scythe.settings import ScytheSettings
+
+
+def test_item_12_01_up_to_a_core_each_a_slot_is_a_task_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded, "default_workers", lambda: 4)
+    assert [embedded.lanes(w) for w in (1, 3, 4)] == [(1, 1), (3, 1), (4, 1)]
+    assert embedded.lanes(256) == (4, 64)
+    assert embedded.lanes(10) == (4, 2)  # the plan counts 8 lanes; the pool deals all 10
+    assert embedded._sizes(10, 4) == [3, 3, 2, 2]
+    backend = embedded.make(ScytheSettings(), workers=256)
+    assert backend.capacity(witness) == Capacity(4, spread=64)
+
+
+def test_item_12_01_one_batch_spreads_over_every_slot(tmp_path: Path) -> None:
+    """One batch on `2 × cores` workers: every spec meets a spec of another process (before: one
+    task process with one spec process, so no spec met another and one pid ran them all)."""
+    slots = 2 * embedded.default_workers()
+    rows = [{"x": float(i), "meet": str(tmp_path / "meet")} for i in range(2 * slots)]
+    store = tmp_path / "store"
+    result = allocate(witness, rows, store=str(store), workers=slots, batch_size=len(rows), progress=False)
+    assert result.succeeded == len(rows)
+    scalars = load(result.run.prefix, store=str(store))["scalars"]
+    assert scalars["met"].all()
+    assert scalars["pid"].nunique() == slots
