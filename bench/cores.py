@@ -80,6 +80,7 @@ def child_scythe(n: int, store: str, contender: str, batch_size: int | None = No
     """`scythe.allocate` of n spin specs on the Hatchet backend, from design to gathered results."""
     import pandas as pd
 
+    import scythe.backends.hatchet  # noqa: F401  (an import is a process's one-off cost: not timed, as for the raw SDK)
     from scythe.run.allocation import allocate
     from scythe.run.manifest import read_manifest
     from scythe.store import open_store
