@@ -38,3 +38,34 @@ def test_item_12_01_allocation_plans_for_the_workers_the_engine_reports(
     shown = f"{slots} slots × {PROCESSES // slots} processes" if slots < PROCESSES else f"{slots} slots,"
     assert shown in result.batches, result.batches
     assert int(result.batches.split()[0]) % slots == 0  # whole waves of the reported slots
+
+
+def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
+    stack_env: Stack,
+    workers: Workers,  # noqa: F811
+) -> None:
+    """The client triggers a run of ≤ 1,000 batches itself, batch 0 as the root: no scatter task
+    holds a slot the engine then hands to the next batch only at its next tick (the second of 2
+    batches started 1.4 s after the first); every row names batch 0's workflow run as its root."""
+    from worker_witness import witness
+
+    from scythe.backends.hatchet import client
+    from scythe.backends.hatchet.client import RootRecord
+    from scythe.results import load
+    from scythe.run.layout import HATCHET_ROOT
+    from scythe.run.manifest import read_manifest
+    from scythe.store import open_store
+
+    workers.start("worker_witness:witness", "--processes", "2")
+    uri = stack_env.store("no-scatter")
+    design = [{"x": float(i)} for i in range(8)]
+    result = allocate(witness, design, store=uri, backend="hatchet", batch_size=2, progress=False)
+    assert (result.succeeded, result.failed) == (8, 0)
+    store = open_store(uri)
+    manifest = read_manifest(store, result.run)
+    tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
+    assert (tasks.scatter.completed, tasks.scatter.running, tasks.scatter.queued) == (0, 0, 0)
+    assert tasks.batch.completed == 4
+    root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
+    roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
+    assert roots == {root.root_workflow_run_id}

@@ -42,6 +42,7 @@ class BatchInput(BaseModel):
     run: RunRef
     batch: int = Field(ge=0)
     root_id: str = ""
+    root: bool = False  # the run's first task when the client triggers its batches: its id is the root
 
 
 class GatherInput(BaseModel):
@@ -122,12 +123,33 @@ def trigger_gather(hatchet: Hatchet, run: RunRef) -> None:
 
 
 def submit(hatchet: Hatchet, run: RunRef, n_batches: int, factor: int, max_depth: int) -> RootRecord:
-    """Trigger the run's root scatter task; returns the record of it to keep in the store."""
+    """Start the run; returns the record of its root task to keep in the store.
+
+    A run of at most `factor` batches (every run of ≤ 1,000 batches by default) has its batches
+    triggered here, batch 0 first and the rest naming it as their root; a larger one gets a root
+    scatter task whose tree triggers them. A scatter task holds a worker slot while it triggers,
+    and the engine hands that slot to a queued batch only at its next scheduling tick: on a
+    2-slot worker the second batch started 1.4 s after the first (1,023 × 0.5 s specs in 2
+    batches: 2 s of ideal)."""
+    if n_batches <= max(2, factor):
+        return _trigger_root_batches(hatchet, run, n_batches)
     stub = hatchet.stubs.task(name=SCATTER, input_validator=ScatterInput)
     root = ScatterInput(run=run, lo=0, hi=n_batches, factor=max(2, factor), max_depth=max_depth)
     ref = stub.run(root, wait_for_result=False, additional_metadata=metadata(run))
     return RootRecord(
         root_workflow_run_id=ref.workflow_run_id, namespace=os.environ.get("HATCHET_CLIENT_NAMESPACE")
+    )
+
+
+def _trigger_root_batches(hatchet: Hatchet, run: RunRef, n_batches: int) -> RootRecord:
+    """Batch 0, which takes its own workflow run id as the run's root, then the rest under it."""
+    stub = hatchet.stubs.task(name=batch_task_name(run.experiment), input_validator=BatchInput)
+    first = stub.run(
+        BatchInput(run=run, batch=0, root=True), wait_for_result=False, additional_metadata=metadata(run)
+    )
+    trigger_batches(hatchet, run, range(1, n_batches), root_id=first.workflow_run_id)
+    return RootRecord(
+        root_workflow_run_id=first.workflow_run_id, namespace=os.environ.get("HATCHET_CLIENT_NAMESPACE")
     )
 
 

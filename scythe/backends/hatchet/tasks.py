@@ -6,6 +6,9 @@
       └─ …
     scythe_gather                  triggered by whichever batch commits last; writes final/*.pq
 
+A run of at most `factor` batches (≤ 1,000 by default) has no scatter: `submit` triggers its
+batches itself, batch 0 being the root (`client.submit` says why).
+
 No task waits on another, so no worker slot is ever held by a parent waiting for its children,
 and a crashed worker costs only its in-flight batches (Hatchet retries them; a re-run batch
 overwrites its shard, so every spec lands in the results exactly once).
@@ -141,7 +144,7 @@ def _batch_task(
             item.batch,
             attempt=ctx.retry_count,
             limit=settings.worker_batch_attempts,
-            root_workflow_run_id=item.root_id or None,
+            root_workflow_run_id=item.root_id or (ctx.workflow_run_id if item.root else None),
             workflow_run_id=ctx.workflow_run_id,
             settings=settings,
         )
