@@ -38,3 +38,26 @@ def test_item_12_01_one_batch_spreads_over_every_slot(tmp_path: Path) -> None:
     scalars = load(result.run.prefix, store=str(store))["scalars"]
     assert scalars["met"].all()
     assert scalars["pid"].nunique() == slots
+
+
+def test_item_12_01_batches_smaller_than_a_lane_keep_a_task_process_per_slot(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--batch-size 20` on 64 slots spread each batch of 20 over a lane of 32 spec processes:
+    1,280 × 1 s specs took 65 s (ideal 20 s). A batch smaller than the spread runs a slot each."""
+    monkeypatch.setattr(embedded, "default_workers", lambda: 2)
+    assert embedded.lanes(64, batch_size=20) == (64, 1)
+    assert embedded.lanes(64, batch_size=32) == (2, 32)
+    assert embedded.lanes(64) == (2, 32)
+    seen: list[tuple[int, int | None]] = []
+    real = embedded.lanes
+
+    def recording(workers: int, batch_size: int | None = None) -> tuple[int, int]:
+        seen.append((workers, batch_size))
+        return real(workers, batch_size)
+
+    monkeypatch.setattr(embedded, "lanes", recording)
+    rows = [{"x": float(i)} for i in range(6)]
+    result = allocate(witness, rows, store=str(tmp_path / "s"), workers=8, batch_size=2, progress=False)
+    assert result.succeeded == 6
+    assert (8, 2) in seen  # the pool is shaped by the run's batch size
