@@ -3,12 +3,11 @@
 One Hatchet worker per machine: its `slots` batch tasks run in threads and share `processes` spec
 processes (default one per usable core; `scythe.run.spec_pool`). A batch spreads its specs over
 every process no other batch holds, so CPU-bound specs keep every core busy even when a worker
-has fewer batches than cores. Measured on 2 cores with `bench/cores.py` while it was written (one
-repetition, not yet a bench/RESULTS.md table): 2,000 specs × 50 ms of CPU in 1.0x–1.1x of the 50 s
-ideal, against about 2x with one process. One
-worker with N processes, rather than N one-slot workers: the Hatchet client, its listener process
-and the imports (pandas, pyarrow, boto3: ~150 MB) exist once, and spec processes forked from a
-warm fork server share those pages.
+has fewer batches than cores. Measured on 2 cores (`bench/cores.py`, bench/RESULTS.md §10):
+2,000 specs × 50 ms of CPU in 54.3 s, 1.09× the 50 s ideal (a bare ProcessPoolExecutor: 1.04×),
+against 2.03× with one process. One worker with N processes, rather than N one-slot workers:
+the Hatchet client, its listener process and the imports (pandas, pyarrow, boto3: ~150 MB) exist
+once, and spec processes forked from a warm fork server share those pages.
 """
 
 from __future__ import annotations
