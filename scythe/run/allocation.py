@@ -10,6 +10,7 @@ import json
 import math
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from scythe.run.commits import GatherSummary
 from scythe.run.layout import CLAIM, RunRef, new_run_id, store_name
 from scythe.run.manifest import Manifest, git_sha
 from scythe.run.reuse import sources_of
-from scythe.run.staging import stage_design, write_run
+from scythe.run.staging import Staged, stage_design, write_run
 from scythe.run.versions import default_version, resolve_version, scythe_version
 from scythe.settings import ScytheSettings, get_settings
 from scythe.store import Store, check_writable
@@ -77,17 +78,7 @@ def prepare(
     the backend reported and the spec time the experiment's last gathered run recorded
     (`run/batching.py` says how).
     """
-    store_name(experiment.name, "an experiment")  # a name changed after Register() (compat's run_name)
-    if experiment.fn.__module__ == "__main__":
-        raise ScytheError(
-            f"{experiment.name} is defined in the script being run (__main__): workers and `scythe resume` "
-            "import experiments by module path, so move it into a module and import it from there"
-        )
-    if "<locals>" in experiment.fn.__qualname__:
-        raise ScytheError(
-            f"{experiment.name} is defined inside a function ({experiment.ref}): workers and `scythe "
-            "resume` import experiments by module path, so define it at the top level of a module"
-        )
+    _check_importable(experiment)
     settings = settings or get_settings()
     started = timings.now()  # the run's start in summary.json: allocation, validation included
     store = store or settings.open_store()
@@ -103,30 +94,57 @@ def prepare(
         run = _claim_run(store, experiment.name, resolved)
         try:  # the claimed id is released if anything below fails
             size, why = _batch_size(store, experiment, staged.n_rows, batch_size, capacity, batch_overhead)
-            manifest = Manifest(
-                experiment=experiment.name,
-                version=resolved,
-                run_id=run.run_id,
-                experiment_id=run.experiment_id,
-                experiment_ref=experiment.ref,
-                n_specs=staged.n_rows,
-                batch_size=size,
-                n_batches=math.ceil(staged.n_rows / size),
-                retries=experiment.options.retries,
-                timeout=experiment.options.timeout,
-                backend=backend,
-                git_sha=git_sha(Path.cwd()),
-                image=settings.image,
-                scythe_version=scythe_version(),
-                computed_features=staged.computed,
-                created_at=started,
-            )
+            manifest = _manifest(experiment, run, staged, size, backend, settings, started)
             sources = [*reuse_from, *(sources_of(store, run) if reuse else [])]
             reused = write_run(store, run, manifest, experiment, staged, sources)
         except BaseException:
             store.delete_prefix(run.prefix)
             raise
     return Allocation(run=run, manifest=manifest, batching=why, reused=reused)
+
+
+def _check_importable(experiment: Experiment[Any, Any]) -> None:
+    """Workers and `scythe resume` import the experiment by module path: refuse one they cannot."""
+    store_name(experiment.name, "an experiment")  # a name changed after Register() (compat's run_name)
+    if experiment.fn.__module__ == "__main__":
+        raise ScytheError(
+            f"{experiment.name} is defined in the script being run (__main__): workers and `scythe resume` "
+            "import experiments by module path, so move it into a module and import it from there"
+        )
+    if "<locals>" in experiment.fn.__qualname__:
+        raise ScytheError(
+            f"{experiment.name} is defined inside a function ({experiment.ref}): workers and `scythe "
+            "resume` import experiments by module path, so define it at the top level of a module"
+        )
+
+
+def _manifest(
+    experiment: Experiment[Any, Any],
+    run: RunRef,
+    staged: Staged,
+    size: int,
+    backend: str,
+    settings: ScytheSettings,
+    started: datetime,
+) -> Manifest:
+    return Manifest(
+        experiment=experiment.name,
+        version=run.version,
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        experiment_ref=experiment.ref,
+        n_specs=staged.n_rows,
+        batch_size=size,
+        n_batches=math.ceil(staged.n_rows / size),
+        retries=experiment.options.retries,
+        timeout=experiment.options.timeout,
+        backend=backend,
+        git_sha=git_sha(Path.cwd()),
+        image=settings.image,
+        scythe_version=scythe_version(),
+        computed_features=staged.computed,
+        created_at=started,
+    )
 
 
 def _batch_size(
