@@ -69,3 +69,37 @@ def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
     root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
     roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
     assert roots == {root.root_workflow_run_id}
+
+
+def test_item_12_01_a_run_of_more_batches_than_the_factor_keeps_its_scatter_tree(
+    stack_env: Stack,
+    workers: Workers,  # noqa: F811
+) -> None:
+    """Beyond `factor` batches (1,000 by default; 2 here) the run's root is a scatter task whose
+    tree triggers the batches: every row names that scatter as its root."""
+    from worker_witness import witness
+
+    from scythe.backends.base import RecursionMap
+    from scythe.backends.hatchet import client
+    from scythe.backends.hatchet.client import RootRecord
+    from scythe.results import load
+    from scythe.run.layout import HATCHET_ROOT
+    from scythe.run.manifest import read_manifest
+    from scythe.store import open_store
+
+    workers.start("worker_witness:witness", "--processes", "2")
+    uri = stack_env.store("scatter-tree")
+    design = [{"x": float(i)} for i in range(8)]
+    shape = RecursionMap(factor=2, max_depth=2)
+    result = allocate(
+        witness, design, store=uri, backend="hatchet", batch_size=2, recursion_map=shape, progress=False
+    )
+    assert (result.succeeded, result.failed) == (8, 0)
+    store = open_store(uri)
+    manifest = read_manifest(store, result.run)
+    tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
+    assert tasks.scatter.completed >= 1
+    assert tasks.batch.completed == 4
+    root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
+    roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
+    assert roots == {root.root_workflow_run_id}
