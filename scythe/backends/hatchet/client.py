@@ -131,26 +131,25 @@ def submit(hatchet: Hatchet, run: RunRef, n_batches: int, factor: int, max_depth
     and the engine hands that slot to a queued batch only at its next scheduling tick: on a
     2-slot worker the second batch started 1.4 s after the first (1,023 × 0.5 s specs in 2
     batches: 2 s of ideal)."""
-    if n_batches <= max(2, factor):
-        return _trigger_root_batches(hatchet, run, n_batches)
-    stub = hatchet.stubs.task(name=SCATTER, input_validator=ScatterInput)
-    root = ScatterInput(run=run, lo=0, hi=n_batches, factor=max(2, factor), max_depth=max_depth)
-    ref = stub.run(root, wait_for_result=False, additional_metadata=metadata(run))
-    return RootRecord(
-        root_workflow_run_id=ref.workflow_run_id, namespace=os.environ.get("HATCHET_CLIENT_NAMESPACE")
-    )
+    factor = max(2, factor)
+    if n_batches <= factor:
+        root_id = _trigger_root_batches(hatchet, run, n_batches)
+    else:
+        stub = hatchet.stubs.task(name=SCATTER, input_validator=ScatterInput)
+        root = ScatterInput(run=run, lo=0, hi=n_batches, factor=factor, max_depth=max_depth)
+        root_id = stub.run(root, wait_for_result=False, additional_metadata=metadata(run)).workflow_run_id
+    return RootRecord(root_workflow_run_id=root_id, namespace=os.environ.get("HATCHET_CLIENT_NAMESPACE"))
 
 
-def _trigger_root_batches(hatchet: Hatchet, run: RunRef, n_batches: int) -> RootRecord:
-    """Batch 0, which takes its own workflow run id as the run's root, then the rest under it."""
+def _trigger_root_batches(hatchet: Hatchet, run: RunRef, n_batches: int) -> str:
+    """Batch 0, which takes its own workflow run id as the run's root, then the rest under it;
+    returns that id."""
     stub = hatchet.stubs.task(name=batch_task_name(run.experiment), input_validator=BatchInput)
     first = stub.run(
         BatchInput(run=run, batch=0, root=True), wait_for_result=False, additional_metadata=metadata(run)
     )
     trigger_batches(hatchet, run, range(1, n_batches), root_id=first.workflow_run_id)
-    return RootRecord(
-        root_workflow_run_id=first.workflow_run_id, namespace=os.environ.get("HATCHET_CLIENT_NAMESPACE")
-    )
+    return first.workflow_run_id
 
 
 class RunTasks(BaseModel):
