@@ -134,9 +134,10 @@ class _Lease:
 class _Spread:
     """One batch's jobs over its home process and whatever idle processes it can borrow.
 
-    Each process gets a contiguous share of what is queued; when a process falls idle with nothing
-    queued, the request with most specs left is stopped (after its current spec) and what it had
-    not started is split again. A batch waiting for a home process makes every batch stop and
+    Each process gets a contiguous part of what is queued, sized for every process the batch's fair
+    share allows (processes it borrows later take what is left); when a process falls idle with
+    nothing queued, the request with most specs left is stopped (after its current spec) and what
+    it had not started is split again. A batch waiting for a home process makes every batch stop and
     hand back what it borrowed. With one process (the embedded backend) the whole batch is one
     request, as before: no stops, no splits.
     """
@@ -173,6 +174,7 @@ class _Spread:
 
     def _rebalance(self) -> bool:
         """Borrow or hand back processes and send the queue to idle ones; False once all is done."""
+        share = _pool.share()
         if _pool.wanted():  # a batch waits for a home: what this one borrowed goes back
             for lease in [lease for lease in self.leases if not lease.home]:
                 if lease.jobs:
@@ -180,20 +182,16 @@ class _Spread:
                 else:
                     self._hand_back(lease)
         else:  # borrow, up to a fair share, while there are more specs left than processes held
-            share = _pool.share()
             while len(self.leases) < share and self._left() > len(self.leases):
                 process = _pool.borrow()
                 if process is None:
                     break
                 self.leases.append(_Lease(process, home=False))
             self._shed(len(self.leases) - share)
-        idle = [lease for lease in self.leases if not lease.jobs]
-        for i, lease in enumerate(idle):
-            share = -(-len(self.queue) // (len(idle) - i))
-            if share:
-                lease.process.conn.send((*self.request, self.queue[:share]))
-                lease.jobs, self.queue = self.queue[:share], self.queue[share:]
+        self._deal(max(len(self.leases), min(share, self._left())))
         busy = [lease for lease in self.leases if lease.jobs]
+        if self.queue:  # dealt for processes not held yet: they take it when they come
+            return True
         if len(busy) < len(self.leases) and not any(lease.stopping for lease in busy):
             victim = max(busy, key=self._left_in, default=None)  # split the request with most left
             if victim is not None and self._left_in(victim) >= 2:
@@ -202,6 +200,20 @@ class _Spread:
                 for lease in [lease for lease in self.leases if not lease.jobs and not lease.home]:
                     self._hand_back(lease)
         return bool(busy)
+
+    def _deal(self, expected: int) -> None:
+        """Send idle processes their part of the queue, dealt over `expected` processes: those held
+        and those the fair share may still bring. Dealt over the held ones only, the first of two
+        batches arriving together got its whole queue on the few processes it held then, and the
+        processes it borrowed later waited for requests to be split one stop at a time: 1,023 ×
+        0.5 s on 256 processes in 2 batches ran on 107–127 of them (6–8 s, ideal 2 s)."""
+        idle = [lease for lease in self.leases if not lease.jobs]
+        busy = len(self.leases) - len(idle)
+        for i, lease in enumerate(idle):
+            part = -(-len(self.queue) // max(1, expected - busy - i))
+            if part:
+                lease.process.conn.send((*self.request, self.queue[:part]))
+                lease.jobs, self.queue = self.queue[:part], self.queue[part:]
 
     def _shed(self, excess: int) -> None:
         """Give back `excess` borrowed processes (more batches now share the pool): idle ones at

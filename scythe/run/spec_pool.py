@@ -67,12 +67,12 @@ class SpecPool(Generic[P]):
 
     def share(self) -> int:
         """Processes a batch may hold while others run: an equal part of `size` for each batch
-        holding a home (all of them for a batch alone). Without it the first of two batches that
-        arrive a second apart (Hatchet dispatches in ticks) borrows every process and the second
-        runs its specs on one: measured, 1,023 × 0.5 s on 256 processes in 2 batches took 8–11 s
-        of a 2 s ideal."""
+        holding a home or waiting for one (all of them for a batch alone). Without it the first
+        of two batches that arrive a second apart (Hatchet dispatches in ticks) borrows every
+        process and the second runs its specs on one: measured, 1,023 × 0.5 s on 256 processes
+        in 2 batches took 8–11 s of a 2 s ideal."""
         with self._lock:
-            return max(1, -(-self.size // max(1, self._homes)))
+            return max(1, -(-self.size // max(1, self._homes + self._waiting)))
 
     def borrow(self) -> P | None:
         """An idle process (or a new one, below `size`) unless a batch waits for one: never blocks."""

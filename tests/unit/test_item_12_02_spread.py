@@ -117,3 +117,23 @@ def test_a_segfault_and_an_overrun_fail_alone_in_a_spread_batch(
     assert sorted(done) == [0, 2, 3, 4, 6, 7]
     assert [done[0]["met"], done[4]["met"]] == [True, True]
     assert overlapping([done[0], done[4]])
+
+
+def test_a_process_freed_mid_batch_takes_specs_at_once(two_processes: SpecPool[Any], tmp_path: Path) -> None:
+    """Another batch holds the second process while this one starts: the specs are dealt for both
+    processes all the same, so when it is handed back it starts a spec while the first still runs
+    (the first spec meets it). Dealt over the one process held at the start, the whole batch went
+    to it and the freed process waited until that request was split after the spec it was on."""
+    held = two_processes.borrow()
+    assert held is not None
+    meet = tmp_path / "meet"
+    results: list[dict[int, SpecOutcome]] = []
+    batch = threading.Thread(target=lambda: results.append(run(jobs([{"meet": str(meet)}] * 4))))
+    batch.start()
+    wait_until(lambda: meet.is_dir() and any(meet.iterdir()), "the batch's first spec", timeout=60)
+    two_processes.give_back(held, keep=True)
+    batch.join(120)
+    done = scalars(results[0])
+    assert sorted(done) == list(range(4))
+    assert done[0]["met"]
+    assert len({row["pid"] for row in done.values()}) == 2
