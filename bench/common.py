@@ -158,6 +158,16 @@ def run_child(target: str, params: dict[str, Any], **kwargs: Any) -> ChildResult
     return run_command(argv, **kwargs)
 
 
+def warm_hatchet_driver(store: str) -> None:
+    """A Scythe driver's one-off process costs, paid before its clock as the raw-SDK drivers pay
+    theirs: importing the Hatchet backend (hatchet_sdk), and the store's S3 client (botocore
+    loads its S3 model: ~0.9 s of CPU here), as the raw-SDK + S3 contender builds its client."""
+    import scythe.backends.hatchet  # noqa: F401
+    from scythe.settings import get_settings
+
+    get_settings().open_store(store)
+
+
 def emit(result: dict[str, Any]) -> None:
     """The child's side: print the result line the parent looks for, with the child's peak RSS."""
     print(MARKER + json.dumps({**result, "vm_hwm_mib": peak_rss_so_far_mib()}), flush=True)

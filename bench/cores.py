@@ -42,6 +42,7 @@ from bench.common import (
     fmt_int,
     for_size,
     run_child,
+    warm_hatchet_driver,
 )
 from bench.experiments import SPIN_SECONDS, PointInput, PointOutput, burn_cpu
 from scythe.registry import Experiment, ExperimentRegistry
@@ -80,12 +81,12 @@ def child_scythe(n: int, store: str, contender: str, batch_size: int | None = No
     """`scythe.allocate` of n spin specs on the Hatchet backend, from design to gathered results."""
     import pandas as pd
 
-    import scythe.backends.hatchet  # noqa: F401  (an import is a process's one-off cost: not timed, as for the raw SDK)
     from scythe.run.allocation import allocate
     from scythe.run.manifest import read_manifest
     from scythe.store import open_store
 
     design = pd.DataFrame({"x": [float(i) for i in range(n)]})
+    warm_hatchet_driver(store)
     started = time.perf_counter()
     experiment = EXPERIMENTS[contender]
     result = allocate(

@@ -50,6 +50,7 @@ from bench.common import (
     fmt_int,
     run_child,
     run_command,
+    warm_hatchet_driver,
 )
 
 #: "batched": Scythe vs the raw SDK at Scythe's batching; "all": every contender, one task per
@@ -142,11 +143,11 @@ def _parquet(columns: dict[str, list[float]]) -> bytes:
 def child_scythe(n: int, store: str) -> dict[str, Any]:
     import pandas as pd
 
-    import scythe.backends.hatchet  # noqa: F401  (an import is a process's one-off cost: not timed, as for the raw SDK)
     from bench.experiments import noop
     from scythe.run.allocation import allocate
 
     design = pd.DataFrame({"x": [float(i) for i in range(n)]})
+    warm_hatchet_driver(store)
     started = time.perf_counter()
     result = allocate(noop, design, store=store, backend="hatchet", progress=False)
     seconds = time.perf_counter() - started
