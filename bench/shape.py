@@ -43,7 +43,7 @@ from bench.common import (
     run_child,
     warm_hatchet_driver,
 )
-from bench.fanout import BUCKET, UPSTREAM_PY, Stack, ensure_upstream_venv, run_upstream, stack
+from bench.fanout import BUCKET, UPSTREAM_PY, Stack, ensure_upstream_venv, run_upstream, scythe_tasks, stack
 
 #: (specs, seconds a spec, slots): upstream's shape at full size, a small one for smoke.
 SHAPES: dict[str, tuple[int, float, int]] = {"full": (1023, 0.5, 256), "smoke": (63, 0.2, 16)}
@@ -108,7 +108,7 @@ def child_scythe(n: int, seconds: float, store: str, experiment: str) -> dict[st
     if result.succeeded != n:
         raise RuntimeError(f"scythe gathered {result.succeeded} of {n} specs ({result.failed} failed)")
     batches = int(result.batches.split(" of ")[0])
-    return {"seconds": wall, "tasks": batches + 2, "plan": result.batches}
+    return {"seconds": wall, "tasks": scythe_tasks(batches), "batches": batches, "plan": result.batches}
 
 
 def child_raw(n: int, seconds: float, tasks: int, width: int) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def _compare(running: Stack, n: int, seconds: float, slots: int, reps: int, *, u
             log = logs / f"shape-{experiment}-{rep}.log"
             data = run_child("bench.shape:child_scythe", params, env=running.env, log=log).data
             if experiment == "sleep":
-                planned["tasks"] = data["tasks"] - 2
+                planned["tasks"] = data["batches"]
                 planned["width"] = max(1, slots // planned["tasks"])
             return data
 

@@ -36,6 +36,7 @@ COMMIT = "_SUCCESS.json"
 CLAIM = "scatter-gather/claim.json"
 FINAL_SUMMARY = "scatter-gather/gathered.json"  # a gather's summary, written once final/ is whole
 HATCHET_ROOT = "scatter-gather/hatchet.json"  # how to find a Hatchet run's tasks
+GATHER_CLAIM = "scatter-gather/gather-claim.json"  # the Hatchet batch that gathers its run
 SLURM_JOBS = "scatter-gather/slurm.json"  # a Slurm run's job ids, one entry per submission
 
 

@@ -46,13 +46,15 @@ def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
 ) -> None:
     """The client triggers a run of ≤ 1,000 batches itself, batch 0 as the root: no scatter task
     holds a slot the engine then hands to the next batch only at its next tick (the second of 2
-    batches started 1.4 s after the first); every row names batch 0's workflow run as its root."""
+    batches started 1.4 s after the first); every row names batch 0's workflow run as its root.
+    Nor is there a gather task: the batch that commits last claims the gather and runs it."""
     from worker_witness import witness
 
+    from scythe.backends.base import TaskCounts
     from scythe.backends.hatchet import client
     from scythe.backends.hatchet.client import RootRecord
     from scythe.results import load
-    from scythe.run.layout import HATCHET_ROOT
+    from scythe.run.layout import GATHER_CLAIM, HATCHET_ROOT
     from scythe.run.manifest import read_manifest
     from scythe.store import open_store
 
@@ -66,6 +68,8 @@ def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
     tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
     assert (tasks.scatter.completed, tasks.scatter.running, tasks.scatter.queued) == (0, 0, 0)
     assert tasks.batch.completed == 4
+    assert tasks.gather == TaskCounts()  # the last batch to commit gathered the run in its own task
+    assert store.get_bytes(result.run.key(GATHER_CLAIM)) in {b"0", b"1", b"2", b"3"}
     root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
     roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
     assert roots == {root.root_workflow_run_id}
@@ -79,7 +83,7 @@ def test_item_12_01_a_run_of_more_batches_than_the_factor_keeps_its_scatter_tree
     tree triggers the batches: every row names that scatter as its root."""
     from worker_witness import witness
 
-    from scythe.backends.base import RecursionMap
+    from scythe.backends.base import RecursionMap, TaskCounts
     from scythe.backends.hatchet import client
     from scythe.backends.hatchet.client import RootRecord
     from scythe.results import load
@@ -100,6 +104,7 @@ def test_item_12_01_a_run_of_more_batches_than_the_factor_keeps_its_scatter_tree
     tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
     assert tasks.scatter.completed >= 1
     assert tasks.batch.completed == 4
+    assert tasks.gather == TaskCounts()
     root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
     roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
     assert roots == {root.root_workflow_run_id}

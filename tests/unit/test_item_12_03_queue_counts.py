@@ -3,6 +3,7 @@ when a waiting run's watcher frees held slots or gives up (the real stack: tests
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -125,3 +126,29 @@ def test_the_queued_line_is_said_once_then_that_a_worker_took_the_run(
     engine.tasks = RunTasks(batch=TaskCounts(running=1, queued=2))
     check_at(w, 16.0, 0)
     assert said == [monitor.QUEUED, monitor.TAKEN]
+
+
+def test_the_batch_gathering_the_run_is_not_freed_as_stuck(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every batch committed and the last one's task still running a check later: it claimed the
+    gather and is gathering in its own task (10^6 specs take ~10 s), so it is left alone; the
+    autoscaler's counts show it running and no gather queued."""
+    from scythe.backends.hatchet.tasks import claim_gather
+    from scythe.run.layout import RunRef
+    from scythe.store import LocalStore
+
+    store = LocalStore(str(tmp_path))
+    run = RunRef(store=str(tmp_path), experiment="e", version="v1", run_id="2026-12-03_00-00-00")
+    assert claim_gather(store, run, 3)
+    engine, said = Engine(monkeypatch, 4), []
+    w = RunWatch(
+        engine=None, run=run, manifest=SimpleNamespace(n_batches=4, created_at=None), say=said.append
+    )  # type: ignore[arg-type]
+    engine.tasks = RunTasks(batch=TaskCounts(running=1, completed=3))
+    engine.running, engine.missing = {"t3": 3}, []
+    for at in (100.0, 115.0, 130.0):
+        w.next_check = 0.0
+        w.check(store, progress(4), at)
+    assert engine.cancelled == []
+    assert queue_counts(progress(4), 4, engine.tasks) == TaskCounts(running=1, completed=4)

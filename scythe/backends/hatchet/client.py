@@ -43,6 +43,7 @@ class BatchInput(BaseModel):
     batch: int = Field(ge=0)
     root_id: str = ""
     root: bool = False  # the run's first task when the client triggers its batches: its id is the root
+    gather_here: bool = False  # the batch completing the run gathers it (else a gather task does)
 
 
 class GatherInput(BaseModel):
@@ -104,12 +105,17 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def trigger_batches(hatchet: Hatchet, run: RunRef, batches: range | list[int], root_id: str = "") -> None:
-    """Bulk-trigger batch tasks of `run`, at most `BULK_LIMIT` per request."""
+def trigger_batches(
+    hatchet: Hatchet, run: RunRef, batches: range | list[int], root_id: str = "", *, gather_here: bool = False
+) -> None:
+    """Bulk-trigger batch tasks of `run`, at most `BULK_LIMIT` per request. Only a run's first
+    triggers gather where its last batch commits (`gather_here`); re-runs (resume, a lost trigger,
+    damaged batches) complete through the gather task, as a claim may already be held."""
     stub = hatchet.stubs.task(name=batch_task_name(run.experiment), input_validator=BatchInput)
     items = [
         stub.create_bulk_run_item(
-            BatchInput(run=run, batch=b, root_id=root_id), additional_metadata=metadata(run)
+            BatchInput(run=run, batch=b, root_id=root_id, gather_here=gather_here),
+            additional_metadata=metadata(run),
         )
         for b in batches
     ]
@@ -146,9 +152,11 @@ def _trigger_root_batches(hatchet: Hatchet, run: RunRef, n_batches: int) -> str:
     returns that id."""
     stub = hatchet.stubs.task(name=batch_task_name(run.experiment), input_validator=BatchInput)
     first = stub.run(
-        BatchInput(run=run, batch=0, root=True), wait_for_result=False, additional_metadata=metadata(run)
+        BatchInput(run=run, batch=0, root=True, gather_here=True),
+        wait_for_result=False,
+        additional_metadata=metadata(run),
     )
-    trigger_batches(hatchet, run, range(1, n_batches), root_id=first.workflow_run_id)
+    trigger_batches(hatchet, run, range(1, n_batches), root_id=first.workflow_run_id, gather_here=True)
     return first.workflow_run_id
 
 

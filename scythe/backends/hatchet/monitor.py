@@ -17,6 +17,7 @@ from hatchet_sdk import Hatchet
 
 from scythe.backends.base import TaskCounts
 from scythe.backends.hatchet import client
+from scythe.backends.hatchet.tasks import gathering_batch
 from scythe.backends.progress import spec_progress
 from scythe.errors import BackendError
 from scythe.run.commits import GatherSummary, RunProgress, missing_batches, store_progress
@@ -38,7 +39,8 @@ Say = Callable[[str], None]
 def wait_for_gather(
     store: Store, run: RunRef, manifest: Manifest, *, progress: bool, hatchet: Hatchet | None = None
 ) -> GatherSummary:
-    """Block until the run's gather task has written its summary; raise if Hatchet gave up on it.
+    """Block until the run's gather (in its last batch or a gather task) has written its summary;
+    raise if Hatchet gave up on it.
 
     With `progress`, says once (on stderr) that the run is queued when no worker has taken any of
     its batches about 3 s after the wait began (and when one does), and once per outage that the
@@ -111,10 +113,14 @@ class RunWatch:
         """Cancel batch tasks Hatchet still counts as running a whole check after their batch
         committed: the engine lost their completion (with its database down it refuses the
         event as invalid, and the SDK drops it), so each would hold a worker slot until its
-        execution timeout, an hour or more. Their results are in the store either way."""
+        execution timeout, an hour or more. Their results are in the store either way. Once every
+        batch has committed, the batch that claimed the gather is gathering, not stuck."""
         running = client.running_batches(self.engine, self.run, self.manifest.created_at)
         missing = set(missing_batches(store, self.run, self.manifest)) if running else set()
         done = {task for task, batch in running.items() if batch not in missing}
+        if running and not missing:
+            gathering = gathering_batch(store, self.run)
+            done = {task for task in done if running[task] != gathering}
         stuck = sorted(done & self.suspects)
         self.suspects = done - set(stuck)
         if stuck:
@@ -188,8 +194,8 @@ def queue_counts(state: RunProgress, n_batches: int, tasks: client.RunTasks) -> 
     if not state.gathered and not (tasks.given_up() and not tasks.live()):
         b = tasks.batch
         queued = max(n_batches - state.batches_done - b.running - b.failed - b.cancelled, b.queued, 0)
-        if state.batches_done >= n_batches and tasks.gather.running == 0:
-            queued += 1
+        if state.batches_done >= n_batches and tasks.gather.running == 0 and b.running == 0:
+            queued += 1  # the gather to come (a batch still running may be gathering: it counts there)
     return TaskCounts(
         queued=queued,
         running=running,
