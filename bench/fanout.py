@@ -437,7 +437,7 @@ def _compare(running: Stack, n: int, reps: int, *, per_task: bool, upstream: boo
         Contender(
             SCYTHE,
             scythe_run,
-            f"{n_batches} batch tasks of ≤{batch} specs + gather (no scatter: ≤ 1,000 batches); in S3",
+            f"{n_batches} batch tasks of ≤{batch} specs, the last one gathering (no scatter task); in S3",
             is_scythe=True,
         ),
         Contender(

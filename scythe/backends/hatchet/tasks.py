@@ -213,8 +213,10 @@ def gathering_batch(store: Store, run: RunRef) -> int | None:
 
 
 def gather_here(hatchet: Hatchet, store: Store, run: RunRef, ctx: Context) -> None:
-    """Gather in the batch task that completed the run: no gather task to dispatch (on this
-    machine the engine took 0.3–0.45 s from the last commit to a gathered run of 1,023 specs).
+    """Gather in the batch task that completed the run: no gather task to dispatch. Measured on
+    2 cores, from the last commit to the client seeing the summary: 1,023 specs in 2 batches
+    0.35–0.6 s with a gather task, 0.17–0.44 s here; 10,000 in 32 batches, where the gather's
+    own ~0.7 s of GETs and Parquet dominates, 0.85–1.25 s either way.
     Damaged batches are run again and complete through the gather task, as `gather_task` does;
     any other failure is handed to the gather task, whose retries and failure the wait reports."""
     try:
