@@ -47,7 +47,7 @@ from scythe.backends.hatchet.client import (
 )
 from scythe.errors import DamagedBatchesError
 from scythe.registry import Experiment
-from scythe.run.commits import BatchOutcome, missing_batches, parse_outcome
+from scythe.run.commits import missing_batches, read_outcome
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, GATHER_CLAIM, RunRef
 from scythe.run.manifest import cached_manifest
 from scythe.settings import ScytheSettings
@@ -147,7 +147,7 @@ def _batch_task(
 
         store = settings.open_store(item.run.store)
         # A retry of a batch that committed (its worker died while it gathered) only gathers.
-        outcome = committed_before(store, item.run, item.batch) if ctx.retry_count else None
+        outcome = read_outcome(store, item.run, item.batch) if ctx.retry_count else None
         if outcome is None:
             # A lost worker costs an attempt (Hatchet reassigns its tasks after 30 s without a
             # heartbeat); past the limit the batch's specs are recorded as WorkerLost, not run again.
@@ -161,10 +161,10 @@ def _batch_task(
                 settings=settings,
             )
         if all_committed(store, item.run, item.batch):
-            if item.gather_here and claim_gather(store, item.run, item.batch):
-                gather_here(hatchet, store, item.run, ctx)
-            elif not item.gather_here:
+            if not item.gather_here:
                 trigger_gather(hatchet, item.run)
+            elif claim_gather(store, item.run, item.batch):
+                gather_here(hatchet, store, item.run, ctx)
         return {"batch": outcome.batch, "succeeded": outcome.succeeded, "failed": outcome.failed}
 
     return hatchet.task(
@@ -189,13 +189,6 @@ def required_labels(labels: tuple[tuple[str, str | int], ...]) -> list[DesiredWo
         DesiredWorkerLabel(key=key, value=value, required=True, comparator=WorkerLabelComparator.EQUAL)
         for key, value in labels
     ]
-
-
-def committed_before(store: Store, run: RunRef, batch: int) -> BatchOutcome | None:
-    """The batch's commit record, if it has one (one GET, on a retry only)."""
-    if not store.exists(run.shard(batch, COMMIT)):
-        return None
-    return parse_outcome(store.get_bytes(run.shard(batch, COMMIT)), batch)
 
 
 def claim_gather(store: Store, run: RunRef, batch: int) -> bool:
