@@ -33,6 +33,7 @@ from scythe.registry import (
 )
 from scythe.run import isolation
 from scythe.settings import ScytheSettings, get_settings
+from scythe.store import s3
 
 DEFAULT_NAME = DEFAULT_WORKER_NAME
 CGROUP = Path("/sys/fs/cgroup")
@@ -144,8 +145,11 @@ def start_worker(
 
 
 def _warm_up(settings: ScytheSettings) -> None:
-    """Import what a batch needs (pandas, pyarrow, boto3: ~2 s) before taking the first task,
-    not inside it while every slot's thread waits on the import lock."""
+    """Import what a batch needs (pandas, pyarrow, boto3: ~2 s) and build the S3 client before
+    taking the first task, not inside it while every slot's thread waits: the first 10,000-spec
+    run on a fresh 8-slot worker took 5.7 s where later ones took 2.8 s, its default store being
+    local while the run's was on S3."""
     for module in ("scythe.run.task", "scythe.run.gather"):
         importlib.import_module(module)
     settings.open_store()
+    s3.warm_client(settings.s3_endpoint_url)
