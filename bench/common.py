@@ -205,15 +205,17 @@ class Comparison:
     title: str
     contenders: list[Contender]
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cold: dict[str, float] = field(default_factory=dict)  # each warm-up's seconds, kept out of the medians
 
     def measure(self, reps: int, *, warm_up: bool = False) -> Comparison:
         """Round-robin over the contenders, rotating who goes first, so drift hits all alike; with
-        `warm_up`, each contender runs once untimed first (a fresh worker's first run is its
-        imports and connections, not the design under test)."""
+        `warm_up`, each contender runs once first, kept out of the medians (a fresh worker's first
+        run is its imports and connections, not the design under test) and reported as `cold`."""
         self.samples = {c.name: [] for c in self.contenders}
         k = len(self.contenders)
         for contender in self.contenders if warm_up else []:
-            print(f"  warm-up  {contender.name}: {contender.run(-1)['seconds']:.3f} s (untimed)", flush=True)
+            self.cold[contender.name] = contender.run(-1)["seconds"]
+            print(f"  warm-up  {contender.name}: {self.cold[contender.name]:.3f} s (untimed)", flush=True)
         for rep in range(reps):
             for i in range(k):
                 contender = self.contenders[(rep + i) % k]
