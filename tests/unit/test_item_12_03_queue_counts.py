@@ -72,10 +72,11 @@ class Engine:
         monkeypatch.setattr(monitor, "missing_batches", lambda *a: self.missing)
 
 
-def watch(n_batches: int, said: list[str]) -> RunWatch:
+def watch(n_batches: int, said: list[str], *, taken: bool = False) -> RunWatch:
     manifest = SimpleNamespace(n_batches=n_batches, created_at=None)
     w = RunWatch(engine=None, run=SimpleNamespace(prefix="e/v1.0.0/r"), manifest=manifest, say=said.append)  # type: ignore[arg-type]
     w.next_check = 0.0
+    w.taken = taken  # a worker took a batch (a check has seen it)
     return w
 
 
@@ -88,7 +89,7 @@ def test_a_batch_task_still_running_a_check_after_its_commit_has_its_slot_freed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine, said = Engine(monkeypatch, 4), []
-    w = watch(4, said)
+    w = watch(4, said, taken=True)
     engine.tasks = RunTasks(batch=TaskCounts(running=2, completed=1, queued=1))
     engine.running = {"t0": 0, "t1": 1}
     engine.missing = [1, 2, 3]  # batch 0 committed, its task still "running": a suspect only
@@ -107,7 +108,7 @@ def test_a_batch_task_still_running_a_check_after_its_commit_has_its_slot_freed(
 
 def test_a_gather_hatchet_gave_up_on_ends_the_wait_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     engine, said = Engine(monkeypatch, 2), []
-    w = watch(2, said)
+    w = watch(2, said, taken=True)
     engine.missing = []
     engine.tasks = RunTasks(batch=TaskCounts(completed=2, failed=1), gather=TaskCounts(failed=1))
     check_at(w, 100.0, 2)  # idle once: could be the engine's status lag
@@ -152,3 +153,20 @@ def test_the_batch_gathering_the_run_is_not_freed_as_stuck(
         w.check(store, progress(4), at)
     assert engine.cancelled == []
     assert queue_counts(progress(4), 4, engine.tasks) == TaskCounts(running=1, completed=4)
+
+
+def test_a_run_the_store_shows_taken_is_not_asked_of_hatchet_until_a_check_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, said = Engine(monkeypatch, 3), []
+    w = watch(3, said)
+    asked: list[float] = []
+    monitor.client.run_tasks = lambda *a: asked.append(1) or engine.tasks  # type: ignore[attr-defined]
+    w.check(None, progress(0), 3.0)  # type: ignore[arg-type]  # nothing committed yet: Hatchet is asked
+    assert asked == [1]
+    w.next_check = 6.0
+    w.check(None, progress(1), 6.0)  # type: ignore[arg-type]  # a batch committed: the run is taken
+    assert (asked, w.taken, w.next_check) == ([1], True, 6.0 + monitor.HATCHET_CHECK_SECONDS)
+    w.check(None, progress(2), w.next_check)  # type: ignore[arg-type]
+    assert asked == [1, 1]
+    assert said == [monitor.QUEUED, monitor.TAKEN]

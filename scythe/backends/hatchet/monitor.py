@@ -84,6 +84,13 @@ class RunWatch:
     def check(self, store: Store, state: RunProgress, now: float) -> None:
         if now < self.next_check:
             return
+        if not self.taken and state.batches_done > 0:
+            # The store shows a worker took the run: nothing to say about the queue, and Hatchet
+            # is first asked a whole check later. Its three metric queries at 3 s, when most
+            # short runs end, cost 0.27 s of a 10,000-spec run's 3.2-3.5 s on 2 cores.
+            self._taken()
+            self.next_check = now + HATCHET_CHECK_SECONDS
+            return
         self.next_check = now + (HATCHET_CHECK_SECONDS if self.taken else QUEUED_CHECK_SECONDS)
         try:
             tasks = client.run_tasks(self.engine, self.run, self.manifest.created_at)
@@ -96,13 +103,17 @@ class RunWatch:
             self.unreachable = False
             self.say("the Hatchet engine answers again")
         if not self.taken:
-            self.taken = tasks.batches_taken() or state.batches_done > 0
-            if self.taken and self.said_queued:
-                self.say(TAKEN)
-            elif not self.taken and not self.said_queued and not tasks.given_up():
+            if tasks.batches_taken():
+                self._taken()
+            elif not self.said_queued and not tasks.given_up():
                 self.said_queued = True
                 self.say(QUEUED)
         self._verdict(store, state, tasks, now)
+
+    def _taken(self) -> None:
+        self.taken = True
+        if self.said_queued:
+            self.say(TAKEN)
 
     def _unreachable(self, exc: Exception) -> None:
         if not self.unreachable:
