@@ -49,6 +49,7 @@ from bench.fanout import BUCKET, UPSTREAM_PY, Stack, ensure_upstream_venv, run_u
 SHAPES: dict[str, tuple[int, float, int]] = {"full": (1023, 0.5, 256), "smoke": (63, 0.2, 16)}
 RAW_SLEEP = "bench_shape_sleep"
 RAW_SLEEP_BATCH = "bench_shape_sleep_batch"
+UPSTREAM = "upstream scythe-engine 1.3.0"
 SCYTHE = "scythe, --processes"
 TARGET_IDEAL = 3.0  # × the ideal, the target
 TARGET_UPSTREAM = 5.0  # × faster than upstream
@@ -188,7 +189,7 @@ def run(size: Size, reps: int, *, upstream: bool = True) -> Report:
                 f"within {TARGET_BOUND}× of the raw SDK running Scythe's tasks", mine / bound, TARGET_BOUND
             )
         )
-    theirs = comparison.median("upstream scythe-engine 1.3.0")
+    theirs = comparison.median(UPSTREAM) if UPSTREAM in comparison.samples else None
     if theirs:
         report.verdicts.append(
             Verdict(
@@ -267,7 +268,7 @@ def _compare(running: Stack, n: int, seconds: float, slots: int, reps: int, *, u
     if upstream:
         contenders.append(
             Contender(
-                "upstream scythe-engine 1.3.0",
+                UPSTREAM,
                 upstream_run,
                 f"one worker of {slots} slots, a task per spec; S3",
             )
