@@ -63,7 +63,14 @@ _for_children: dict[_ClientKey, tuple[int, S3Client]] = {}  # built by a fork se
 _clients_lock = threading.Lock()
 
 
-def _s3_client(endpoint_url: str | None, access_key: str | None, pid: int) -> S3Client:
+def _key(endpoint_url: str | None) -> _ClientKey:
+    """What a client is built for: the endpoint an S3 store uses (`endpoint_url`, else
+    `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`) and the access key of this environment."""
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return endpoint, os.environ.get("AWS_ACCESS_KEY_ID")
+
+
+def _s3_client(endpoint_url: str | None) -> S3Client:
     """One thread-safe client per endpoint, credentials and process, shared by every store.
 
     A worker serves runs under many prefixes, and a client costs ~36 ms of CPU to create (~0.3 s
@@ -72,13 +79,14 @@ def _s3_client(endpoint_url: str | None, access_key: str | None, pid: int) -> S3
     costs 0.29 s. Keyed by pid because a forked child must not share its parent's connections;
     a child of a fork server adopts the client the server built for it (`build_for_children`).
     """
+    key, pid = _key(endpoint_url), os.getpid()
     with _clients_lock:
-        client = _clients.get((endpoint_url, access_key, pid))
+        client = _clients.get((*key, pid))
         if client is None:
-            built_by, client = _for_children.get((endpoint_url, access_key), (pid, None))
+            built_by, client = _for_children.get(key, (pid, None))
             if client is None or built_by == pid:
-                client = _build_client(endpoint_url)
-            _clients[(endpoint_url, access_key, pid)] = client
+                client = _build_client(key[0])
+            _clients[(*key, pid)] = client
         return client
 
 
@@ -97,15 +105,10 @@ def _build_client(endpoint_url: str | None) -> S3Client:
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 
-def environment_endpoint(endpoint_url: str | None = None) -> str | None:
-    """The endpoint an S3 store uses: `endpoint_url`, else `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`."""
-    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-
-
 def warm_client(endpoint_url: str | None = None) -> None:
     """Build now the client an S3 store of this environment will use (a worker, before its first
     task: its default store may be local while the runs it serves are on S3)."""
-    _s3_client(environment_endpoint(endpoint_url), os.environ.get("AWS_ACCESS_KEY_ID"), os.getpid())
+    _s3_client(endpoint_url)
 
 
 def build_for_children(endpoint_url: str | None = None) -> None:
@@ -114,7 +117,7 @@ def build_for_children(endpoint_url: str | None = None) -> None:
     first request, and this process never makes one with it, so every child gets a fresh copy.
     Measured: 256 spec processes building their own cost 9.3 s of CPU (36 ms each) in a
     worker's first run on 2 cores."""
-    key = (environment_endpoint(endpoint_url), os.environ.get("AWS_ACCESS_KEY_ID"))
+    key = _key(endpoint_url)
     with _clients_lock:
         _for_children[key] = (os.getpid(), _build_client(key[0]))
 
@@ -125,9 +128,7 @@ class S3Store:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client: S3Client = _s3_client(
-            environment_endpoint(endpoint_url), os.environ.get("AWS_ACCESS_KEY_ID"), os.getpid()
-        )
+        self.client: S3Client = _s3_client(endpoint_url)
 
     @property
     def uri(self) -> str:
