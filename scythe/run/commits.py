@@ -2,14 +2,16 @@
 
 A batch counts only once its commit record (`_SUCCESS.json`, written last) exists, so the set of
 records *is* the run's progress: `resume` runs the batches without one, `status` counts them,
-gather reads them. Light on purpose (pydantic only): `scythe status` imports no pyarrow.
+gather reads them. On an object store the record also carries the batch's small shards itself
+(`BatchOutcome.inline`), so a batch costs one PUT to commit and one GET to gather, not one per
+file. Light on purpose (pydantic only): `scythe status` imports no pyarrow.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scythe.errors import StoreError
 from scythe.run.layout import COMMIT, FINAL_SUMMARY, RESULTS, RunRef
@@ -23,7 +25,14 @@ class FrameShard(BaseModel):
 
 
 class BatchOutcome(BaseModel):
-    """The commit record of one batch: what it produced; read by gather and resume."""
+    """The commit record of one batch: what it produced; read by gather and resume.
+
+    Each shard file it names (`scalars`, `timings`, …) is a file beside it, or, when it is one of
+    `inline`'s keys, that value's Parquet bytes (base64 in the JSON): the store's `inline_bytes`
+    decides which. Whole either way: the record is one PUT, written last.
+    """
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     batch: int
     succeeded: int
@@ -37,6 +46,7 @@ class BatchOutcome(BaseModel):
     timings: str | None = None  # its specs' timings shard (`scythe.run.timings`)
     started: datetime | None = None  # when its task started, and committed (UTC)
     finished: datetime | None = None
+    inline: dict[str, bytes] = Field(default_factory=dict, description="shard file name → its bytes")
 
 
 class GatherSummary(BaseModel):

@@ -180,29 +180,36 @@ def _committed_shards(
     Each record and its shards are checked first (`_examine`); damaged batches are reset and
     reported in one `DamagedBatchesError` (`_require_every_batch`). On S3 each batch's record
     and shards are fetched by one pool thread (requests are latency-bound); a LocalStore's files
-    are read where they are.
+    are read where they are. Shards a record carries inline are written out to a temp folder,
+    and dropped from the record: one batch's bytes in memory at a time, as for files.
     """
-    if isinstance(store, LocalStore):
-        found = [_examine(store, run, b, None) for b in range(n_batches)]
-        yield _require_every_batch(store, run, found), lambda o, file: store.root / run.shard(o.batch, file)
-        return
     with tempfile.TemporaryDirectory(prefix="scythe-gather-") as tmp:
         folder = Path(tmp)
-        with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
-            found = list(pool.map(lambda b: _examine(store, run, b, folder), range(n_batches)))
-        yield _require_every_batch(store, run, found), lambda o, file: folder / f"{o.batch:06d}" / file
+        if isinstance(store, LocalStore):
+            found = [_examine(store, run, b, folder) for b in range(n_batches)]
+        else:
+            with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+                found = list(pool.map(lambda b: _examine(store, run, b, folder), range(n_batches)))
+
+        def local(o: BatchOutcome, file: str) -> Path:
+            fetched = folder / f"{o.batch:06d}" / file
+            if isinstance(store, LocalStore) and not fetched.is_file():
+                return store.root / run.shard(o.batch, file)
+            return fetched
+
+        yield _require_every_batch(store, run, found), local
 
 
 _Examined = tuple[BatchOutcome | None, list[str]]
 
 
-def _examine(store: Store, run: RunRef, batch: int, folder: Path | None) -> _Examined:
+def _examine(store: Store, run: RunRef, batch: int, folder: Path) -> _Examined:
     """The batch's commit record (None if it has none) and what is wrong with it or its shards.
 
-    Cheap: a stat and a footer read per shard. `folder` None means a LocalStore, whose files are
-    checked where they are; otherwise each shard is first downloaded to `folder/<batch>/`. A
-    store that fails to answer raises (its `StoreError`): only a file the store says is absent,
-    or one that is present but unreadable, counts as damage.
+    Cheap: a stat and a footer read per shard. A LocalStore's files are checked where they
+    are; otherwise each shard is first downloaded to `folder/<batch>/`, where inline ones are
+    written too. A store that fails to answer raises (its `StoreError`): only a file the store
+    says is absent, or one that is present but unreadable, counts as damage.
     """
     record = run.shard(batch, COMMIT)
     try:
@@ -221,21 +228,33 @@ def _examine(store: Store, run: RunRef, batch: int, folder: Path | None) -> _Exa
         except ScytheError:
             problems.append(f"{_relative(run, record)} names an invalid shard file {file!r}")
             continue
-        if isinstance(store, LocalStore):
-            path = store.root / key
-        else:
-            path = (folder or Path()) / f"{batch:06d}" / file
-            try:
-                store.get_file(key, path)
-            except StoreError:
-                if store.exists(key):
-                    raise
-                problems.append(f"{_relative(run, key)} is missing")
-                continue
-        problem = _parquet_problem(path)
-        if problem:
-            problems.append(f"{_relative(run, key)} {problem}")
+        where = f"{_relative(run, key)} (in {COMMIT})" if file in outcome.inline else _relative(run, key)
+        path = _fetch(store, key, outcome, file, folder / f"{batch:06d}")
+        if path is None:
+            problems.append(f"{where} is missing")
+        elif problem := _parquet_problem(path):
+            problems.append(f"{where} {problem}")
+    outcome.inline = {}
     return outcome, problems
+
+
+def _fetch(store: Store, key: str, outcome: BatchOutcome, file: str, folder: Path) -> Path | None:
+    """A local path holding shard `file` of `outcome` (at `key`): written from the record if it
+    is inline, the store's own file on a LocalStore, else downloaded; None if it is missing."""
+    path = folder / file
+    if file in outcome.inline:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(outcome.inline[file])
+        return path
+    if isinstance(store, LocalStore):
+        return store.root / key
+    try:
+        store.get_file(key, path)
+    except StoreError:
+        if store.exists(key):
+            raise
+        return None
+    return path
 
 
 def _parquet_problem(path: Path) -> str | None:

@@ -26,7 +26,7 @@ from scythe.run.execute import SpecJob, SpecOutcome, alarm_handler, run_spec
 from scythe.run.layout import COMMIT, RESULTS, RunRef
 from scythe.run.manifest import Manifest, cached_manifest
 from scythe.settings import ScytheSettings, get_settings
-from scythe.store import Store, put_table
+from scythe.store import Store, parquet_bytes
 
 TIMINGS = "timings.pq"  # a batch's timings shard (`scythe.run.timings`)
 GRACE_SECONDS = 2.0  # past its timeout, an attempt's in-process alarm has this long before a kill
@@ -162,27 +162,42 @@ def _capturing_logger(buffer: io.StringIO) -> logging.Logger:
 
 
 def _write_shard(store: Store, run: RunRef, batch: int, out: _Rows) -> BatchOutcome:
+    """The batch's shards, as files or inline in its record (`BatchOutcome.inline`), and that
+    record, not yet written: the caller commits it last."""
     outcome = BatchOutcome(
         batch=batch, succeeded=len(out.scalars), failed=len(out.errors), spec_seconds=round(out.seconds, 6)
     )
-    outcome.scalars = _put_rows(store, run, batch, "scalars.pq", out.scalars)
-    outcome.file_refs = _put_rows(store, run, batch, "result_file_refs.pq", out.file_refs)
-    outcome.errors = _put_rows(store, run, batch, "errors.pq", out.errors)
+    shards = _Shards(store, run, outcome)
+    outcome.scalars = shards.put_rows("scalars.pq", out.scalars)
+    outcome.file_refs = shards.put_rows("result_file_refs.pq", out.file_refs)
+    outcome.errors = shards.put_rows("errors.pq", out.errors)
     if out.timings:
-        put_table(store, run.shard(batch, TIMINGS), timings.timing_table(out.timing_index, out.timings))
-        outcome.timings = TIMINGS
+        outcome.timings = shards.put(TIMINGS, timings.timing_table(out.timing_index, out.timings))
     for name, frames in out.frames.items():
-        file = f"df-{name}.pq"
-        put_table(store, run.shard(batch, file), pa.concat_tables(frames, promote_options="permissive"))
+        file = shards.put(f"df-{name}.pq", pa.concat_tables(frames, promote_options="permissive"))
         outcome.frames[name] = FrameShard(file=file, index=out.frame_index[name])
     return outcome
 
 
-def _put_rows(store: Store, run: RunRef, batch: int, name: str, rows: list[dict[str, Any]]) -> str | None:
-    if not rows:
-        return None
-    put_table(store, run.shard(batch, name), pa.Table.from_pylist(rows))
-    return name
+class _Shards:
+    """Writes a batch's shards: each into its record while the store's `inline_bytes` last (in
+    the order written: scalars first), the rest as files beside it."""
+
+    def __init__(self, store: Store, run: RunRef, outcome: BatchOutcome) -> None:
+        self.store, self.run, self.outcome = store, run, outcome
+        self.budget = store.inline_bytes
+
+    def put(self, file: str, table: pa.Table) -> str:
+        data = parquet_bytes(table)
+        if len(data) <= self.budget:
+            self.outcome.inline[file] = data
+            self.budget -= len(data)
+        else:
+            self.store.put_bytes(self.run.shard(self.outcome.batch, file), data)
+        return file
+
+    def put_rows(self, file: str, rows: list[dict[str, Any]]) -> str | None:
+        return self.put(file, pa.Table.from_pylist(rows)) if rows else None
 
 
 ATTEMPT_PREFIX = "attempt-"  # a batch's attempt records: results/NNNNNN/attempt-KKK.json

@@ -33,6 +33,7 @@ __all__ = [
     "check_writable",
     "local_copy",
     "open_store",
+    "parquet_bytes",
     "put_table",
     "staged_write",
 ]
@@ -96,9 +97,14 @@ def staged_write(store: Store, key: str) -> Iterator[Path]:
 
 def put_table(store: Store, key: str, table: pa.Table) -> None:
     """`table` as one Parquet object at `key` (encoded in memory: shards and batch inputs are small)."""
+    store.put_bytes(key, parquet_bytes(table))
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """`table` as the bytes of one Parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    store.put_bytes(key, sink.getvalue().to_pybytes())
+    return bytes(sink.getvalue().to_pybytes())

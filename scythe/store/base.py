@@ -22,7 +22,13 @@ from scythe.errors import StoreWriteError
 
 
 class Store(Protocol):
-    """Keys are `/`-separated paths relative to the store's root (its `uri`)."""
+    """Keys are `/`-separated paths relative to the store's root (its `uri`).
+
+    `inline_bytes`: how many bytes of a batch's small shards its commit record may carry instead
+    of files beside it (0: every shard is a file); where a request costs more than its bytes.
+    """
+
+    inline_bytes: int
 
     @property
     def uri(self) -> str: ...

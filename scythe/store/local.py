@@ -15,6 +15,8 @@ from scythe.store.base import atomic_write, refused_write
 class LocalStore:
     """A directory with exactly the store layout; the default, needing no services."""
 
+    inline_bytes = 0  # a file here costs next to nothing: every shard stays a file (`Store`)
+
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().resolve()
 

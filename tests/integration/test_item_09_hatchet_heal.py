@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from shards import replace_shard, shard_bytes
 
 import scythe
 from integration.conftest import Stack
 from scythe.results import load
+from scythe.run.commits import read_outcome
 from scythe.run.layout import FINAL_SUMMARY
 from scythe.run.manifest import find_run
 from scythe.store import S3Store, open_store
@@ -30,9 +32,9 @@ def test_item_09_one_resume_heals_a_truncated_shard_on_hatchet(stack_env: Stack)
     assert (result.succeeded, result.failed) == (N_SPECS, 0)
     store = open_store(uri)
     run = find_run(store, result.run.prefix)
-    shard = run.shard(2, "scalars.pq")
-    data = store.get_bytes(shard)
-    store.put_bytes(shard, data[: len(data) // 2])
+    assert "scalars.pq" in (read_outcome(store, run, 2) or pytest.fail("no record")).inline  # S3: one PUT
+    data = shard_bytes(store, run, 2, "scalars.pq")
+    replace_shard(store, run, 2, "scalars.pq", data[: len(data) // 2])
     store.delete_prefix(run.key("final/"))
     assert isinstance(store, S3Store)  # the summary is one key (delete_prefix takes folders)
     store.client.delete_object(Bucket=store.bucket, Key=store._key(run.key(FINAL_SUMMARY)))

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from shards import replace_shard, shard_bytes
 
 from integration.conftest import Stack
 from integration.item_12_cli import EXPERIMENT, Background, only_run, status_json, until, write_design
@@ -94,12 +95,12 @@ def test_item_12_04_a_gather_that_fails_for_good_ends_the_wait(stack_env: Stack,
     store = open_store(uri)
     assert isinstance(store, S3Store)
     run = find_run(store, only_run(uri))
-    shard = run.shard(1, "scalars.pq")  # a sound Parquet file whose y column is text, not float
-    table = pq.read_table(pa.BufferReader(store.get_bytes(shard)))
+    # batch 1's scalars as a sound Parquet file whose y column is text, not float
+    table = pq.read_table(pa.BufferReader(shard_bytes(store, run, 1, "scalars.pq")))
     table = table.set_column(table.schema.get_field_index("y"), "y", table["y"].cast(pa.string()))
     sink = io.BytesIO()
     pq.write_table(table, sink)
-    store.put_bytes(shard, sink.getvalue())
+    replace_shard(store, run, 1, "scalars.pq", sink.getvalue())
     store.delete_prefix(run.key("final/"))
     store.client.delete_object(Bucket=store.bucket, Key=store._key(run.key(FINAL_SUMMARY)))
 

@@ -12,6 +12,8 @@ from integration.conftest import Stack
 from scythe import allocate
 from scythe.errors import StoreError
 from scythe.results import download, load
+from scythe.run.commits import read_outcome
+from scythe.run.manifest import find_run
 from scythe.store import open_store, staged_write
 
 
@@ -54,3 +56,20 @@ def test_embedded_run_on_an_s3_store(stack_env: Stack, tmp_path: Path) -> None:
     assert (tmp_path / "dl" / result.run.run_id / "final" / "scalars.pq") in files
     refs = allocate(reporter, [{"x": 4.0}], store=uri, progress=False).files["result_file_refs"]
     assert refs.startswith(uri)
+
+
+def test_a_batch_on_s3_commits_its_small_shards_in_its_record(stack_env: Stack) -> None:
+    uri = stack_env.store("inline")
+    design = pd.DataFrame({"x": [float(i) for i in range(20)], "n": [2] * 20})
+    result = allocate(square, design, store=uri, workers=2, batch_size=5, progress=False)
+    store = open_store(uri)
+    run = find_run(store, result.run.prefix)
+    for batch in range(4):  # one PUT each: every shard in the record, no file beside it
+        record = read_outcome(store, run, batch)
+        assert record is not None
+        assert {"scalars.pq", "timings.pq", "df-series.pq"} <= set(record.inline)
+        keys = store.list_keys(run.key(f"scatter-gather/results/{batch:06d}/"))
+        assert [k.rsplit("/", 1)[-1] for k in keys] == ["_SUCCESS.json"]
+    frames = load(result.run.prefix, store=uri)
+    assert sorted(frames["scalars"].index.get_level_values("sort_index")) == [i for i in range(20) if i != 13]
+    assert set(frames["errors"].index.get_level_values("sort_index")) == {13}

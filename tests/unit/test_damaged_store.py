@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import scythe as scythe_cli
 from sample_experiments import square
+from shards import RemoteView
 
 import scythe
 from scythe import ScytheError
@@ -159,22 +160,12 @@ def test_item_09_read_outcome_treats_a_corrupt_record_as_absent(store: Path) -> 
         assert read_outcome(local, ref, BATCH) is None  # batch 3's record in batch 2's folder, too
 
 
-class _Remote:
-    """A LocalStore seen as a remote store (not a LocalStore): gather downloads every shard."""
-
-    def __init__(self, root: Path) -> None:
-        self.local = LocalStore(root)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.local, name)
-
-
 def test_item_09_a_remote_store_checks_the_downloaded_shards(store: Path) -> None:
     from scythe.run.gather import gather_experiment
     from scythe.run.manifest import read_manifest
 
     run_dir, prefix = _run(store)
-    remote = _Remote(store)
+    remote = RemoteView(store)
     ref = find_run(remote.local, prefix)
     manifest = read_manifest(remote.local, ref)
     _truncate(run_dir)
