@@ -7,16 +7,38 @@ over the rest, so a run of it is a few large batches, not one per process."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+
 from integration.conftest import Stack
 from integration.item_12_workers import Workers, workers  # noqa: F401 (the fixture)
 from scythe import allocate
 from scythe.backends import get_backend
+from scythe.backends.hatchet import client
+from scythe.backends.hatchet.client import RunTasks
 from scythe.backends.hatchet.worker import usable_cores
 from scythe.dev.processes import wait_until
+from scythe.run import allocation
 from scythe.run.batching import Capacity
+from scythe.run.layout import RunRef
 from scythe.settings import get_settings
 
 PROCESSES = 8
+
+
+def settled_tasks(run: RunRef, since: datetime) -> RunTasks:
+    """The run's tasks once none is queued or running: the summary the client waits for is
+    written before the task that gathered reports its completion."""
+    engine = client.connect()
+    found: list[RunTasks] = []
+
+    def settled() -> bool:
+        found.append(client.run_tasks(engine, run, since))
+        return not found[-1].live()
+
+    wait_until(settled, f"no task of {run.prefix} queued or running", timeout=60)
+    return found[-1]
 
 
 def test_item_12_01_allocation_plans_for_the_workers_the_engine_reports(
@@ -51,7 +73,6 @@ def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
     from worker_witness import witness
 
     from scythe.backends.base import TaskCounts
-    from scythe.backends.hatchet import client
     from scythe.backends.hatchet.client import RootRecord
     from scythe.results import load
     from scythe.run.layout import GATHER_CLAIM, HATCHET_ROOT
@@ -65,7 +86,7 @@ def test_item_12_01_a_run_of_few_batches_starts_without_a_scatter_task(
     assert (result.succeeded, result.failed) == (8, 0)
     store = open_store(uri)
     manifest = read_manifest(store, result.run)
-    tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
+    tasks = settled_tasks(result.run, manifest.created_at)
     assert (tasks.scatter.completed, tasks.scatter.running, tasks.scatter.queued) == (0, 0, 0)
     assert tasks.batch.completed == 4
     assert tasks.gather == TaskCounts()  # the last batch to commit gathered the run in its own task
@@ -84,7 +105,6 @@ def test_item_12_01_a_run_of_more_batches_than_the_factor_keeps_its_scatter_tree
     from worker_witness import witness
 
     from scythe.backends.base import RecursionMap, TaskCounts
-    from scythe.backends.hatchet import client
     from scythe.backends.hatchet.client import RootRecord
     from scythe.results import load
     from scythe.run.layout import HATCHET_ROOT
@@ -101,10 +121,37 @@ def test_item_12_01_a_run_of_more_batches_than_the_factor_keeps_its_scatter_tree
     assert (result.succeeded, result.failed) == (8, 0)
     store = open_store(uri)
     manifest = read_manifest(store, result.run)
-    tasks = client.run_tasks(client.connect(), result.run, manifest.created_at)
+    tasks = settled_tasks(result.run, manifest.created_at)
     assert tasks.scatter.completed >= 1
     assert tasks.batch.completed == 4
     assert tasks.gather == TaskCounts()
     root = RootRecord.model_validate_json(store.get_bytes(result.run.key(HATCHET_ROOT)))
     roots = set(load(result.run.prefix, store=uri)["scalars"].index.get_level_values("root_workflow_run_id"))
     assert roots == {root.root_workflow_run_id}
+
+
+def test_item_12_01_runs_of_one_id_in_two_stores_are_two_runs_to_hatchet(
+    stack_env: Stack,
+    workers: Workers,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run id is unique within its store only: one experiment version's runs created in the
+    same second in two stores share it. Hatchet tells their tasks apart by the store too (the CI
+    of session 10 counted 6 batch tasks for a run of 4: another store's run of 2 had its id)."""
+    from worker_witness import witness
+
+    from scythe.backends.base import TaskCounts
+
+    workers.start("worker_witness:witness", "--processes", "2")
+    monkeypatch.setattr(allocation, "new_run_id", lambda taken: "2026-12-04_12-00-00")
+    since = datetime.now(UTC)
+    runs = [
+        allocate(
+            witness, design, store=stack_env.store(name), backend="hatchet", batch_size=2, progress=False
+        )
+        for name, design in (("twin-a", [{"x": 1.0}] * 8), ("twin-b", [{"x": 2.0}] * 2))
+    ]
+    assert runs[0].run.prefix == runs[1].run.prefix
+    assert runs[0].run.store != runs[1].run.store
+    assert settled_tasks(runs[1].run, since).batch == TaskCounts(completed=1)
+    assert settled_tasks(runs[0].run, since).batch == TaskCounts(completed=4)

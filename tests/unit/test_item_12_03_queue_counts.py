@@ -170,3 +170,14 @@ def test_a_run_the_store_shows_taken_is_not_asked_of_hatchet_until_a_check_later
     w.check(None, progress(2), w.next_check)  # type: ignore[arg-type]
     assert asked == [1, 1]
     assert said == [monitor.QUEUED, monitor.TAKEN]
+
+
+def test_a_run_is_tagged_in_hatchet_by_its_store_as_well_as_its_id() -> None:
+    """Run ids are unique per store: two stores' runs of one second must not be one to Hatchet."""
+    from scythe.backends.hatchet.client import metadata
+    from scythe.run.layout import RunRef
+
+    one = RunRef(store="s3://bucket/one", experiment="e", version="v1", run_id="2026-12-04_12-00-00")
+    other = one.model_copy(update={"store": "s3://bucket/two"})
+    assert metadata(one) == {"scythe_run": "s3://bucket/one/e/v1/2026-12-04_12-00-00"}
+    assert metadata(one) != metadata(other)

@@ -62,7 +62,13 @@ def batch_task_name(experiment_name: str) -> str:
 
 
 def metadata(run: RunRef) -> dict[str, str]:
-    return {RUN_METADATA: run.prefix}
+    """The one tag every task of a run carries and every query of it filters on: the run's whole
+    place, `s3://bucket/prefix/<experiment>/<version>/<run id>` (`RunRef.store` is the store's
+    canonical URI). A run id is unique within its store only: tagged with the prefix alone, two
+    stores' runs of one experiment version created in the same second were one run to Hatchet,
+    so each one's status counted the other's tasks and `scythe cancel` cancelled both. One key,
+    as the engine matches a task carrying any one of several filters' pairs."""
+    return {RUN_METADATA: f"{run.store}/{run.prefix}"}
 
 
 def connect() -> Hatchet:
