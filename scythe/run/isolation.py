@@ -21,12 +21,13 @@ import contextlib
 import faulthandler
 import io
 import os
+import select
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -128,6 +129,7 @@ class _Lease:
     process: _SpecProcess
     home: bool
     jobs: list[SpecJob] = field(default_factory=list)  # the request in flight; [] when idle
+    done: int = 0  # of `jobs`, those whose outcomes have arrived
     stopping: bool = False  # sent STOP: it ends the request after the spec it is on
 
 
@@ -156,6 +158,7 @@ class _Spread:
         self.on_log = on_log
         self.outcomes: dict[int, SpecOutcome] = {}
         self.leases: list[_Lease] = []
+        self.watch = _Watch()
 
     def run(self) -> dict[int, SpecOutcome]:
         self.leases.append(_Lease(_pool.acquire(), home=True))
@@ -212,7 +215,7 @@ class _Spread:
             if not self.queue:
                 break
             lease.process.conn.send((*self.request, self.queue[:part]))
-            lease.jobs, self.queue = self.queue[:part], self.queue[part:]
+            lease.jobs, lease.done, self.queue = self.queue[:part], 0, self.queue[part:]
 
     def _shed(self, excess: int) -> None:
         """Give back `excess` borrowed processes (more batches now share the pool): idle ones at
@@ -233,9 +236,10 @@ class _Spread:
         return len(self.queue) + sum(self._left_in(lease) for lease in self.leases)
 
     def _left_in(self, lease: _Lease) -> int:
-        """Specs of the lease's request not started yet (one is running)."""
-        done = sum(job.position in self.outcomes for job in lease.jobs)
-        return max(0, len(lease.jobs) - done - 1)
+        """Specs of the lease's request not started yet (one is running). Counted as outcomes
+        arrive, not looked up: done per message, the look-up was a fifth of a task's CPU with
+        32 processes of 10 ms specs."""
+        return max(0, len(lease.jobs) - lease.done - 1)
 
     def _stop(self, lease: _Lease) -> None:
         if lease.jobs and not lease.stopping:
@@ -246,8 +250,7 @@ class _Spread:
     def _step(self) -> None:
         """Take what arrives within POLL_SECONDS; give up on processes that died or overran."""
         busy = [lease for lease in self.leases if lease.jobs]
-        ends = [(lease.process.conn, lease.process.process.sentinel) for lease in busy]
-        ready = set(wait([end for pair in ends for end in pair], timeout=POLL_SECONDS))  # O(1) lookups below
+        ends, ready = self.watch.ready(busy, POLL_SECONDS)
         for lease, (conn, sentinel) in zip(busy, ends, strict=True):
             if conn in ready:
                 self._receive(lease)
@@ -268,6 +271,7 @@ class _Spread:
             self._requeue(lease)
             return
         bundle, log = message
+        lease.done += len(bundle)  # a process's bundles are of its request in flight only
         for packed in bundle:
             self.outcomes[packed[0]] = SpecOutcome(*packed)
         if log:
@@ -276,7 +280,7 @@ class _Spread:
     def _requeue(self, lease: _Lease) -> None:
         """The lease's request is over: what it did not run goes back to the front of the queue."""
         self.queue[:0] = [job for job in lease.jobs if job.position not in self.outcomes]
-        lease.jobs, lease.stopping = [], False
+        lease.jobs, lease.done, lease.stopping = [], 0, False
 
     def _lost(self, lease: _Lease, culprit: SpecOutcome) -> None:
         """The lease's process is given up on: the culprit's outcome; a home gets a new process."""
@@ -298,6 +302,32 @@ class _Spread:
         else:
             self.leases.remove(lease)
             _pool.give_back(lease.process, keep=False)
+
+
+class _Watch:
+    """poll(2) over the busy processes' pipes and exit sentinels, registered once per set of
+    processes. `multiprocessing.connection.wait` registers every descriptor anew on each call:
+    with 32 processes of 10 ms specs, 1,300 calls a second of 64 registrations each, a third of
+    the task process's CPU."""
+
+    def __init__(self) -> None:
+        self.key: list[tuple[int, int, int]] = []
+        self.poll = select.poll()
+
+    def ready(self, busy: list[_Lease], timeout: float) -> tuple[list[tuple[int, int]], set[int]]:
+        """The (pipe, sentinel) descriptors of each busy lease, and those of them ready (data, a
+        closed pipe, an exited process) within `timeout` seconds."""
+        key = [
+            (id(lease.process), lease.process.conn.fileno(), lease.process.process.sentinel) for lease in busy
+        ]
+        if key != self.key:
+            self.poll = select.poll()
+            for _, conn, sentinel in key:
+                self.poll.register(conn, select.POLLIN)
+                self.poll.register(sentinel, select.POLLIN)
+            self.key = key
+        ready = {fd for fd, _ in self.poll.poll(timeout * 1000)}  # any event: data, hang-up, error
+        return [(conn, sentinel) for _, conn, sentinel in key], ready
 
 
 def _died(process: BaseProcess, board: Any) -> SpecOutcome:
