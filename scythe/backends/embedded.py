@@ -13,8 +13,8 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
@@ -27,11 +27,12 @@ from scythe.run.commits import BatchOutcome, GatherSummary, missing_batches
 from scythe.run.gather import gather_experiment
 from scythe.run.layout import RunRef
 from scythe.run.manifest import Manifest
-from scythe.run.task import run_batch
+from scythe.run.task import run_batch, run_batches
 from scythe.settings import ScytheSettings
 from scythe.store import Store
 
 log = logging.getLogger("scythe.run")  # the CLI shows its warnings as `warning:` lines
+PROGRESS_SECONDS = 0.2  # how often spreading task processes' shared counts are shown
 
 
 def default_workers() -> int:
@@ -59,15 +60,63 @@ def _sizes(workers: int, processes: int) -> list[int]:
     return [workers // processes + (i < workers % processes) for i in range(processes)]
 
 
-def _spread_init(sizes: Any, taken: Any) -> None:
+def _spread_init(sizes: Any, taken: Any, lane: _Lane) -> None:
     """A task process's initializer: take the next size off the list and start that many spec
-    processes (forked from it under the driver's frozen heap)."""
+    processes (forked from it under the driver's frozen heap); keep the pool's shared batch list."""
     from scythe.run.isolation import spread_over
 
     with taken.get_lock():
         mine = sizes[taken.value % len(sizes)]
         taken.value += 1
     spread_over(mine)
+    global _shared
+    _shared = lane
+
+
+class _Lane:
+    """What a pool's task processes share when they spread batches (inherited at fork): the
+    batches to run, how many were handed out, and the specs done and failed so far."""
+
+    def __init__(self, context: Any, batches: list[int]) -> None:
+        self.batches = context.Array("i", batches, lock=False)
+        self.given = context.Value("i", 0)
+        self.counts = context.Array("q", [0, 0])  # specs done, of them failed
+
+    def next_batch(self) -> int | None:
+        with self.given.get_lock():
+            if self.given.value >= len(self.batches):
+                return None
+            self.given.value += 1
+            return int(self.batches[self.given.value - 1])
+
+    def stop(self) -> None:
+        """Hand out no more batches (a lane failed, or Ctrl-C): the others end after theirs."""
+        with self.given.get_lock():
+            self.given.value = len(self.batches)
+
+    def committed(self, outcome: BatchOutcome) -> None:
+        with self.counts.get_lock():
+            self.counts[0] += outcome.succeeded + outcome.failed
+            self.counts[1] += outcome.failed
+
+
+_shared: _Lane | None = None  # in a spreading task process: its pool's `_Lane`
+
+
+def _run_lane(run: RunRef, settings: ScytheSettings | None) -> list[BatchOutcome]:
+    """A spreading task process's part of the run: the pool's batches, taken one at a time until
+    none is left, run back to back on its spec processes (`run_batches`)."""
+    from scythe.settings import get_settings
+
+    assert _shared is not None
+    lane, outcomes = _shared, []
+
+    def committed(outcome: BatchOutcome) -> None:
+        outcomes.append(outcome)
+        lane.committed(outcome)
+
+    run_batches(run, lane.next_batch, settings=settings or get_settings(), on_commit=committed)
+    return outcomes
 
 
 def execute(
@@ -79,41 +128,66 @@ def execute(
     progress: bool = True,
     settings: ScytheSettings | None = None,
 ) -> list[BatchOutcome]:
-    """Run `batches` of `run` and return their commit records, in completion order."""
+    """Run `batches` of `run` and return their commit records. A task process per slot runs a
+    batch per call; task processes that spread their batches over several spec processes each
+    take batches from a shared list and run them back to back (`_Lane`)."""
     if not batches:
         return []
     slots = workers or default_workers()
     task_processes, width = lanes(slots, manifest.batch_size)
     n = max(1, min(task_processes, len(batches)))
-    outcomes: list[BatchOutcome] = []
     context = multiprocessing.get_context("fork")
+    lane = _Lane(context, batches) if width > 1 else None
     spread: dict[str, Any] = {}
-    if width > 1:  # more slots than cores: each task process spreads its batches
+    if lane is not None:  # more slots than cores: each task process spreads its batches
         sizes, taken = context.Array("i", _sizes(slots, n), lock=False), context.Value("i", 0)
-        spread = {"initializer": _spread_init, "initargs": (sizes, taken)}
+        spread = {"initializer": _spread_init, "initargs": (sizes, taken, lane)}
     with _frozen_heap(), ProcessPoolExecutor(max_workers=n, mp_context=context, **spread) as pool:
-        one_batch = functools.partial(run_batch, settings=settings)
-        futures: dict[Future[BatchOutcome], int] = {pool.submit(one_batch, run, b): b for b in batches}
+        futures: list[Future[Any]] = (
+            [pool.submit(_run_lane, run, settings) for _ in range(n)]
+            if lane is not None
+            else [pool.submit(functools.partial(run_batch, settings=settings), run, b) for b in batches]
+        )
         total = sum(len(manifest.batch_range(b)) for b in batches)
         try:
-            with spec_progress(progress) as bar:
+            with spec_progress(progress) as bar:  # after the fork: the bar starts a thread
                 task = bar.add_task(f"{run.experiment} {run.version}", total=total, failed=0)
-                failed = 0
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    failed += outcome.failed
-                    bar.update(task, advance=outcome.succeeded + outcome.failed, failed=failed)
+                return _follow(
+                    futures, lane, lambda done, failed: bar.update(task, completed=done, failed=failed)
+                )
         except BrokenProcessPool as exc:
             raise ScytheError(
                 f"a worker process died ({exc}); finished batches are kept: "
                 f"`scythe resume {run.prefix}` runs the rest"
             ) from exc
         except BaseException:
+            if lane is not None:
+                lane.stop()
             for future in futures:
                 future.cancel()
             raise
-    return outcomes
+
+
+def _follow(
+    futures: list[Future[Any]], lane: _Lane | None, show: Callable[[int, int], None]
+) -> list[BatchOutcome]:
+    """The calls' commit records, showing the specs done and failed as batches commit."""
+    if lane is None:
+        outcomes: list[BatchOutcome] = []
+        done = failed = 0
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            done, failed = done + outcome.succeeded + outcome.failed, failed + outcome.failed
+            show(done, failed)
+        return outcomes
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, timeout=PROGRESS_SECONDS)
+        show(lane.counts[0], lane.counts[1])
+        for future in finished:
+            future.result()  # a lane's failure ends the run now, not once the others are done
+    return [outcome for future in futures for outcome in future.result()]
 
 
 @contextlib.contextmanager

@@ -13,6 +13,9 @@ Outcomes travel in bundles (every `FLUSH_SECONDS`), so a death costs at most tha
 work, which the next process redoes. Bundles are plain tuples (pickling 1,000 outcomes: 0.44 ms,
 3.2 ms as dataclasses); a process is started once, not once per batch.
 The spec process ignores SIGINT: Ctrl-C interrupts the task, which kills its spec process.
+A single-threaded task process may run a stream of batches (`run_stream`, the embedded backend's
+lanes): each batch's jobs are dealt as the last of the previous one's are, so its processes never
+wait for a batch's slowest spec or its commit.
 """
 
 from __future__ import annotations
@@ -119,7 +122,27 @@ def run_isolated(
     on_log: Callable[[str], None],
 ) -> dict[int, SpecOutcome]:
     """Every job's outcome by position, whatever the specs do to their processes."""
-    return _Spread(jobs, (handler, args), hard_limit, on_log).run()
+    return _Spread(jobs, (handler, args), hard_limit, lambda _, text: on_log(text)).run()
+
+
+@dataclass
+class Stream:
+    """Groups of jobs (a lane's batches) run back to back on the same spec processes.
+
+    `more()` gives the next group's jobs (None: no more); it is asked once every job of the
+    groups in flight has been dealt, at most one group ahead, so a process that runs out of its
+    group's work starts on the next group's while the last specs of its own still run.
+    `on_log(group, text)` takes what a group's specs logged; `done(group, outcomes)` each group's
+    outcomes by position as its last arrives, groups numbered from 0 in the order `more` gave them."""
+
+    more: Callable[[], list[SpecJob] | None]
+    on_log: Callable[[int, str], None]
+    done: Callable[[int, dict[int, SpecOutcome]], None]
+
+
+def run_stream(stream: Stream, handler: Handler, args: tuple[Any, ...], *, hard_limit: float) -> None:
+    """Run every group `stream` gives, as `run_isolated` runs one."""
+    _Spread([], (handler, args), hard_limit, stream.on_log, stream).run()
 
 
 @dataclass
@@ -131,6 +154,14 @@ class _Lease:
     jobs: list[SpecJob] = field(default_factory=list)  # the request in flight; [] when idle
     done: int = 0  # of `jobs`, those whose outcomes have arrived
     stopping: bool = False  # sent STOP: it ends the request after the spec it is on
+
+
+GROUP_BITS = 32  # in a stream, group g's job at position i runs as position g << 32 | i
+_IN_GROUP = (1 << GROUP_BITS) - 1
+
+
+def _group(position: int) -> int:
+    return position >> GROUP_BITS
 
 
 class _Spread:
@@ -149,16 +180,70 @@ class _Spread:
         jobs: list[SpecJob],
         request: tuple[Handler, tuple[Any, ...]],
         hard_limit: float,
-        on_log: Callable[[str], None],
+        on_log: Callable[[int, str], None],
+        stream: Stream | None = None,
     ) -> None:
-        self.queue = list(jobs)  # not yet sent to a process, in order
-        self.by_position = {job.position: job for job in jobs}
+        self.queue: list[SpecJob] = []  # not yet sent to a process, in order
+        self.by_position: dict[int, SpecJob] = {}
         self.request = request
         self.hard_limit = hard_limit
         self.on_log = on_log
         self.outcomes: dict[int, SpecOutcome] = {}
         self.leases: list[_Lease] = []
         self.watch = _Watch()
+        self.stream = stream
+        self.members: dict[int, list[int]] = {}  # each group in flight: its jobs' positions
+        self.left: dict[int, int] = {}  # … and how many of them have no outcome yet
+        self.closed: set[int] = set()  # groups whose outcomes went to `stream.done`
+        self.exhausted = stream is None
+        if stream is None:
+            self._add(jobs)
+
+    def _add(self, jobs: list[SpecJob]) -> None:
+        group = len(self.members) + len(self.closed)
+        if group:
+            jobs = [SpecJob(group << GROUP_BITS | job.position, job.row, job.index) for job in jobs]
+        self.queue += jobs
+        self.by_position.update((job.position, job) for job in jobs)
+        self.members[group] = [job.position for job in jobs]
+        self.left[group] = len(jobs)
+        if not jobs and self.stream is not None:
+            self._close(group)
+
+    def _refill(self) -> None:
+        """A stream's next group, once every job of those in flight is dealt (one group ahead)."""
+        if self.stream is None or self.exhausted or self.queue or len(self.left) > 1:
+            return
+        jobs = self.stream.more()
+        if jobs is None:
+            self.exhausted = True
+        else:
+            self._add(jobs)
+
+    def _take(self, outcome: SpecOutcome) -> None:
+        if outcome.position not in self.outcomes:
+            self.left[_group(outcome.position)] -= 1
+        self.outcomes[outcome.position] = outcome
+        group = _group(outcome.position)
+        if self.stream is not None and not self.left[group]:
+            self._close(group)
+
+    def _close(self, group: int) -> None:
+        """Hand a finished group's outcomes, at their own positions, to the stream."""
+        positions = self.members.pop(group)
+        del self.left[group]
+        self.closed.add(group)
+        outcomes = {}
+        for position in positions:
+            outcome = self.outcomes.pop(position)
+            del self.by_position[position]
+            outcome.position = position & _IN_GROUP
+            outcomes[outcome.position] = outcome
+        assert self.stream is not None
+        self.stream.done(group, outcomes)
+
+    def _has_outcome(self, position: int) -> bool:
+        return position in self.outcomes or _group(position) in self.closed
 
     def run(self) -> dict[int, SpecOutcome]:
         self.leases.append(_Lease(_pool.acquire(), home=True))
@@ -177,6 +262,7 @@ class _Spread:
 
     def _rebalance(self) -> bool:
         """Borrow or hand back processes and send the queue to idle ones; False once all is done."""
+        self._refill()
         share = _pool.share()
         if _pool.wanted():  # a batch waits for a home: what this one borrowed goes back
             for lease in [lease for lease in self.leases if not lease.home]:
@@ -202,7 +288,7 @@ class _Spread:
             else:  # nothing to split: idle borrowed processes go back
                 for lease in [lease for lease in self.leases if not lease.jobs and not lease.home]:
                     self._hand_back(lease)
-        return bool(busy)
+        return bool(busy) or not self.exhausted
 
     def _deal(self, expected: int) -> None:
         """Send idle processes their part of the queue, dealt over `expected` processes: those held,
@@ -214,8 +300,11 @@ class _Spread:
         for lease in [lease for lease in self.leases if not lease.jobs]:
             if not self.queue:
                 break
-            lease.process.conn.send((*self.request, self.queue[:part]))
-            lease.jobs, lease.done, self.queue = self.queue[:part], 0, self.queue[part:]
+            take = self.queue[:part]
+            group = _group(take[0].position)  # a request holds one group's jobs: its logs are that group's
+            take = take[: next((i for i, job in enumerate(take) if _group(job.position) != group), len(take))]
+            lease.process.conn.send((*self.request, take))
+            lease.jobs, lease.done, self.queue = take, 0, self.queue[len(take) :]
 
     def _shed(self, excess: int) -> None:
         """Give back `excess` borrowed processes (more batches now share the pool): idle ones at
@@ -272,14 +361,14 @@ class _Spread:
             return
         bundle, log = message
         lease.done += len(bundle)  # a process's bundles are of its request in flight only
+        if log:  # before the outcomes: the last of them may close the group
+            self.on_log(_group(lease.jobs[0].position), log)
         for packed in bundle:
-            self.outcomes[packed[0]] = SpecOutcome(*packed)
-        if log:
-            self.on_log(log)
+            self._take(SpecOutcome(*packed))
 
     def _requeue(self, lease: _Lease) -> None:
         """The lease's request is over: what it did not run goes back to the front of the queue."""
-        self.queue[:0] = [job for job in lease.jobs if job.position not in self.outcomes]
+        self.queue[:0] = [job for job in lease.jobs if not self._has_outcome(job.position)]
         lease.jobs, lease.done, lease.stopping = [], 0, False
 
     def _lost(self, lease: _Lease, culprit: SpecOutcome) -> None:
@@ -287,14 +376,16 @@ class _Spread:
         if culprit.error is not None:
             index = self.by_position[culprit.position].index
             ended, spent = time.time(), time.monotonic() - lease.process.board[1]  # its last attempt
-            self.outcomes[culprit.position] = SpecOutcome(
-                culprit.position,
-                error={**index, **culprit.error},
-                seconds=round(spent, 6),
-                started=ended - spent,
-                finished=ended,
-                attempts=1,
-                worker=worker_id(lease.process.process.pid),
+            self._take(
+                SpecOutcome(
+                    culprit.position,
+                    error={**index, **culprit.error},
+                    seconds=round(spent, 6),
+                    started=ended - spent,
+                    finished=ended,
+                    attempts=1,
+                    worker=worker_id(lease.process.process.pid),
+                )
             )
         self._requeue(lease)
         if lease.home:

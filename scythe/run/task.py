@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -83,6 +85,70 @@ def run_batch(
     settings = settings or get_settings()
     store = settings.open_store(run.store)
     manifest = cached_manifest(store, run)
+    jobs = _jobs(store, run, manifest, batch, root_workflow_run_id)
+    buffer = io.StringIO()
+    outcomes = isolation.run_isolated(
+        jobs,
+        _spec_process,
+        (run, settings, workflow_run_id, manifest),  # the manifest travels: no GET per spec process
+        hard_limit=manifest.timeout + GRACE_SECONDS,
+        on_log=lambda text: _relay(text, buffer, logger),
+    )
+    return _commit(store, run, batch, _Ran(jobs, buffer, started, began), outcomes)
+
+
+def run_batches(
+    run: RunRef,
+    next_batch: Callable[[], int | None],
+    *,
+    settings: ScytheSettings,
+    on_commit: Callable[[BatchOutcome], None],
+) -> None:
+    """Run and commit the batches `next_batch` gives (None: no more) back to back on this process's
+    spec processes, as `run_batch` runs one: a process that has run its part of a batch starts
+    on the next batch's while the last specs of the first still run, and a batch is written and
+    committed while the next one's run. Each batch run alone, its spec processes wait for its
+    slowest and for its commit: 45 ms of every 350 ms batch of 1,000 × 10 ms specs on 32
+    processes (2 cores)."""
+    store = settings.open_store(run.store)
+    manifest = cached_manifest(store, run)
+    ran: dict[int, tuple[int, _Ran]] = {}  # by group in flight: its batch, what its commit needs
+    given = 0  # groups given so far: the next one's number
+
+    def more() -> list[SpecJob] | None:
+        nonlocal given
+        batch = next_batch()
+        if batch is None:
+            return None
+        jobs = _jobs(store, run, manifest, batch, None)
+        ran[given], given = (batch, _Ran(jobs, io.StringIO(), time.perf_counter(), timings.now())), given + 1
+        return jobs
+
+    def on_log(group: int, text: str) -> None:
+        ran[group][1].log.write(text)
+
+    def done(group: int, outcomes: dict[int, SpecOutcome]) -> None:
+        batch, batch_ran = ran.pop(group)
+        on_commit(_commit(store, run, batch, batch_ran, outcomes))
+
+    isolation.run_stream(
+        isolation.Stream(more, on_log, done),
+        _spec_process,
+        (run, settings, None, manifest),
+        hard_limit=manifest.timeout + GRACE_SECONDS,
+    )
+
+
+class _Ran:
+    """A batch's jobs, the log its specs wrote, and when it started (a wall clock and the epoch)."""
+
+    def __init__(self, jobs: list[SpecJob], log: io.StringIO, started: float, began: datetime) -> None:
+        self.jobs, self.log, self.started, self.began = jobs, log, started, began
+
+
+def _jobs(
+    store: Store, run: RunRef, manifest: Manifest, batch: int, root_workflow_run_id: str | None
+) -> list[SpecJob]:
     index_names = load_experiment(manifest.experiment_ref).input_spec.index_fields(manifest.computed_features)
     jobs = []
     for position, row in enumerate(_read_rows(store, run, batch)):
@@ -92,22 +158,22 @@ def run_batch(
         for name in manifest.computed_features:  # stored beside the fields, not fields of the spec
             row.pop(name, None)
         jobs.append(SpecJob(position, row, index))
-    buffer = io.StringIO()
-    outcomes = isolation.run_isolated(
-        jobs,
-        _spec_process,
-        (run, settings, workflow_run_id, manifest),  # the manifest travels: no GET per spec process
-        hard_limit=manifest.timeout + GRACE_SECONDS,
-        on_log=lambda text: _relay(text, buffer, logger),
-    )
+    return jobs
+
+
+def _commit(
+    store: Store, run: RunRef, batch: int, ran: _Ran, outcomes: dict[int, SpecOutcome]
+) -> BatchOutcome:
+    """Write the batch's shards and then its commit record (unless the store refused a spec's
+    file: then the batch stays uncommitted)."""
     refused = next((o.refused for o in outcomes.values() if o.refused is not None), None)
     if refused is not None:  # a spec's output could not be stored: the batch stays uncommitted
         raise refused
-    outcome = _write_shard(store, run, batch, _Rows(outcomes, jobs, batch))
-    outcome.seconds = round(time.perf_counter() - started, 6)
-    outcome.started, outcome.finished = began, timings.now()
-    if buffer.getvalue():
-        store.put_bytes(run.shard(batch, "log.txt"), buffer.getvalue().encode())
+    outcome = _write_shard(store, run, batch, _Rows(outcomes, ran.jobs, batch))
+    outcome.seconds = round(time.perf_counter() - ran.started, 6)
+    outcome.started, outcome.finished = ran.began, timings.now()
+    if ran.log.getvalue():
+        store.put_bytes(run.shard(batch, "log.txt"), ran.log.getvalue().encode())
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
     return outcome
 

@@ -61,3 +61,39 @@ def test_item_12_01_batches_smaller_than_a_lane_keep_a_task_process_per_slot(
     result = allocate(witness, rows, store=str(tmp_path / "s"), workers=8, batch_size=2, progress=False)
     assert result.succeeded == 6
     assert (8, 2) in seen  # the pool is shaped by the run's batch size
+
+
+def test_item_12_01_a_lane_starts_its_next_batch_while_its_last_specs_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One task process spreading 2 batches of 4 over 4 spec processes: the 3 that finish their
+    part of batch 0 start on batch 1 while batch 0's last spec runs, so a spec of each meets the
+    other (run one after the other, batch 0's spec waited alone for batch 1's and met no one).
+    With 10 ms specs a batch's spec processes waited 45 ms of every 350 ms for its slowest spec
+    and its commit; 51,200 × 100 ms on 256 slots: 24.6-24.9 s -> 23.0-23.7 s (2 cores)."""
+    monkeypatch.setattr(embedded, "default_workers", lambda: 1)
+    meet = str(tmp_path / "meet")
+    first = [{"x": float(i)} for i in range(3)] + [{"x": 3.0, "meet": meet, "by": "name", "name": "first"}]
+    second = [{"x": 4.0, "meet": meet, "by": "name", "name": "second"}] + [{"x": 5.0 + i} for i in range(3)]
+    store = str(tmp_path / "store")
+    result = allocate(witness, first + second, store=store, workers=4, batch_size=4, progress=False)
+    assert (result.succeeded, result.failed) == (8, 0)
+    scalars = load(result.run.prefix, store=store, flat=True)["scalars"]
+    assert scalars.loc[scalars["x"].isin([3.0, 4.0]), "met"].tolist() == [True, True]
+    assert scalars["pid"].nunique() == 4  # one task process's 4 spec processes ran them all
+
+
+def test_item_12_01_a_spec_that_kills_its_process_in_a_lane_fails_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Back-to-back batches keep crash isolation: the segfaulting spec is one WorkerDied row and
+    every other spec of its batch and the next lands once."""
+    monkeypatch.setattr(embedded, "default_workers", lambda: 1)
+    rows = [{"x": float(i), "hold": 0.1} for i in range(12)]
+    rows[5] = {"x": 5.0, "how": "segfault"}
+    store = str(tmp_path / "store")
+    result = allocate(witness, rows, store=store, workers=3, batch_size=6, progress=False)
+    assert (result.succeeded, result.failed) == (11, 1)
+    frames = load(result.run.prefix, store=store, flat=True)
+    assert sorted(frames["scalars"]["x"]) == [float(i) for i in range(12) if i != 5]
+    assert frames["errors"]["error_type"].tolist() == ["WorkerDied"]
