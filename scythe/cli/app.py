@@ -66,7 +66,12 @@ WorkersOpt = Annotated[
         "--workers",
         "-w",
         min=1,
-        help=hinted("Processes for the embedded backend.", env="SCYTHE_WORKERS", default="CPU count"),
+        help=hinted(
+            "Slots for the embedded backend: up to the cores a process each; beyond, each core's task"
+            " process spreads its batches over workers ÷ cores spec processes.",
+            env="SCYTHE_WORKERS",
+            default="CPU count",
+        ),
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
