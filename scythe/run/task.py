@@ -338,19 +338,16 @@ def commit_lost_batch(
     if committed is not None:
         return committed
     manifest = cached_manifest(store, run)
-    index_names = load_experiment(manifest.experiment_ref).input_spec.index_fields(manifest.computed_features)
     message = (
         f"batch {batch} ran {attempts} times and never committed: its worker was lost each time "
         "(killed, out of memory, preempted) or the task itself failed; its specs were not run again"
     )
-    outcomes, jobs = {}, []
-    for position, row in enumerate(_read_rows(store, run, batch)):
-        if root_workflow_run_id:
-            row["root_workflow_run_id"] = root_workflow_run_id
-        index = {name: row.get(name) for name in index_names}
-        error = {"error_type": "WorkerLost", "message": message, "traceback": "", "attempts": attempts}
-        outcomes[position] = SpecOutcome(position, error={**index, **error}, attempts=attempts)
-        jobs.append(SpecJob(position, row, index))
+    error = {"error_type": "WorkerLost", "message": message, "traceback": "", "attempts": attempts}
+    jobs = _jobs(store, run, manifest, batch, root_workflow_run_id)
+    outcomes = {
+        job.position: SpecOutcome(job.position, error={**job.index, **error}, attempts=attempts)
+        for job in jobs
+    }
     outcome = _write_shard(store, run, batch, _Rows(outcomes, jobs, batch))
     outcome.finished = timings.now()
     store.put_bytes(run.shard(batch, COMMIT), outcome.model_dump_json().encode())
